@@ -1,0 +1,71 @@
+"""Read ``labs/manifest.toml``: every lab, the files a student edits, its tasks, points and hints."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = REPO_ROOT / "labs" / "manifest.toml"
+
+
+@dataclass(frozen=True)
+class Task:
+    number: int
+    title: str
+    points: int
+    hint: str
+
+
+@dataclass(frozen=True)
+class Lab:
+    id: str  # "00" ... "06": the folder under labs/ and solutions/
+    title: str
+    slug: str  # notebooks/<id>_<slug>.ipynb
+    minutes: int  # estimated time
+    files: dict[str, str]  # file a student edits (relative to labs/<id>) -> its source in the repo
+    tasks: tuple[Task, ...]
+
+    @property
+    def points(self) -> int:
+        return sum(task.points for task in self.tasks)
+
+    @property
+    def folder(self) -> Path:
+        return REPO_ROOT / "labs" / self.id
+
+    @property
+    def solution_folder(self) -> Path:
+        return REPO_ROOT / "solutions" / self.id
+
+    @property
+    def notebook(self) -> Path:
+        return REPO_ROOT / "notebooks" / f"{self.id}_{self.slug}.ipynb"
+
+    def task(self, number: int) -> Task:
+        for task in self.tasks:
+            if task.number == number:
+                return task
+        raise KeyError(f"lab {self.id} has no task {number}")
+
+
+def load(path: Path = MANIFEST) -> dict[str, Lab]:
+    """Every lab in the manifest, keyed by id, in order."""
+    with path.open("rb") as f:
+        raw = tomllib.load(f)
+    labs = {}
+    for lab_id, table in sorted(raw.get("labs", {}).items()):
+        tasks = tuple(
+            Task(int(t["number"]), t["title"], int(t["points"]), t["hint"])
+            for t in table.get("tasks", [])
+        )
+        labs[lab_id] = Lab(
+            id=lab_id,
+            title=table["title"],
+            slug=table["slug"],
+            minutes=int(table.get("minutes", 0)),
+            files=dict(table["files"]),
+            tasks=tasks,
+        )
+    return labs
