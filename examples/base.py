@@ -1,0 +1,37 @@
+"""What the example services share: the peewee base model (design only) and list paging."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peewee import Model, PostgresqlDatabase
+
+from sanic_ms.errors import BadRequest
+
+# peewee never connects from a service: models describe tables for migrations and docs only.
+# Migrations bind this database to a real connection (see sanic_ms.migrations).
+design_db = PostgresqlDatabase(None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = design_db
+
+
+def page_args(args: Any, max_size: int = 100) -> tuple[int, int]:
+    """``?page=&size=`` as validated ints (page from 1, size from 1 to ``max_size``)."""
+    problems = {}
+    values = {}
+    for name, default, low, high in (("page", 1, 1, None), ("size", 20, 1, max_size)):
+        raw = args.get(name, default)
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            problems[name] = f"must be an integer, got {raw!r}"
+            continue
+        if value < low or (high is not None and value > high):
+            problems[name] = f"must be between {low} and {high}" if high else f"must be >= {low}"
+        values[name] = value
+    if problems:
+        raise BadRequest("Invalid paging parameters", problems)
+    return values["page"], values["size"]

@@ -1,0 +1,5 @@
+"""HTTP API of the cities service."""
+
+from examples.lookup import lookup_blueprint
+
+bp = lookup_blueprint("cities", "city")

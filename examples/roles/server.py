@@ -1,0 +1,21 @@
+"""The roles service: `sanic examples.roles.server:create_app --factory --port 8003`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Sanic
+
+import sanic_ms
+
+from .views import bp
+
+NAME = "roles"
+PORT = 8003  # default port; docker-compose.yml and the demo use the same
+SETTINGS: dict[str, Any] = {"SERVICES": {}}
+
+
+def create_app(settings: dict[str, Any] | None = None) -> Sanic:
+    app = sanic_ms.create_app(NAME, {**SETTINGS, **(settings or {})})
+    app.blueprint(bp)
+    return app

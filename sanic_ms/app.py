@@ -1,0 +1,60 @@
+"""``create_app``: a Sanic app with the pool, the downstream clients and the envelope wired in."""
+
+from __future__ import annotations
+
+import re
+from types import ModuleType
+from typing import Any
+
+from sanic import Sanic
+
+from . import middleware, settings as default_settings
+from .client import Client, Clients
+from .db import Database
+from .log import setup_logging
+from .postgres import resolve
+
+_NAME = re.compile(r"[A-Za-z][\w-]*\Z")
+
+
+def create_app(name: str, settings: dict[str, Any] | ModuleType | None = None) -> Sanic:
+    """Build an app named ``name``; nothing connects until the server starts.
+
+    ``settings`` (a dict or a module of UPPERCASE names) overrides the defaults in
+    ``sanic_ms.settings``; environment variables of the same names override both.
+    """
+    if not _NAME.match(name):
+        raise ValueError(
+            f"app name {name!r} is not allowed: Sanic needs a letter, then letters, digits, _ or -"
+        )
+    app = Sanic(name, configure_logging=False)
+    config = default_settings.load(settings)
+    app.config.update(config)
+    setup_logging(app.config.LOG_CONFIG, app.config.LOG_LEVEL)
+    middleware.setup(app)
+
+    @app.before_server_start
+    async def _start(app: Sanic) -> None:
+        dsn = app.config.DATABASE_URL or resolve().dsn
+        app.ctx.db = await Database.from_config(app.config, dsn).connect()
+        factory = getattr(app.ctx, "session_factory", None)  # set by sanic_ms.testing to mock
+        app.ctx.clients = Clients(
+            {
+                service: Client(
+                    service, url, timeout=app.config.CLIENT_TIMEOUT, session_factory=factory
+                )
+                for service, url in app.config.SERVICES.items()
+            }
+        )
+        await app.ctx.clients.start()
+
+    @app.after_server_stop
+    async def _stop(app: Sanic) -> None:
+        clients = getattr(app.ctx, "clients", None)
+        if clients is not None:
+            await clients.close()
+        db = getattr(app.ctx, "db", None)
+        if db is not None:
+            await db.close()
+
+    return app

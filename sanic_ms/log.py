@@ -1,0 +1,115 @@
+"""JSON logging from ``logging.yml``, and the ``@logger`` decorator for async functions."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import logging.config
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sanic.request import Request
+
+log = logging.getLogger("sanic_ms")
+
+_configured: str | None = None
+
+
+def setup_logging(path: str | Path, level: str | None = None) -> None:
+    """Configure logging from a YAML file (``yaml.safe_load``), once per process and file."""
+    global _configured
+    path = str(path)
+    if _configured == path:
+        return
+    with open(path, encoding="utf-8") as f:
+        config = yaml.safe_load(f)
+    logging.config.dictConfig(config)
+    if level:
+        logging.getLogger("sanic_ms").setLevel(level.upper())
+    _configured = path
+
+
+def _no_ids() -> tuple[str, str] | None:
+    return None
+
+
+# Returns (trace_id, span_id) of the span active in this context, or None. Tracing replaces it.
+current_ids: Callable[[], tuple[str, str] | None] = _no_ids
+
+
+class ContextFilter(logging.Filter):
+    """Add ``trace_id`` and ``span_id`` to every record written while a request is traced."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ids = current_ids()
+        if ids is not None:
+            record.trace_id, record.span_id = ids
+        return True
+
+
+def _find_request(args: tuple, kwargs: dict) -> Request | None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, Request):
+            return value
+    return None
+
+
+def logger(
+    type: str = "method",
+    category: str | None = None,
+    detail: str | None = None,
+    description: str | None = None,
+    tracing: bool = True,
+    level: int = logging.INFO,
+) -> Callable:
+    """Log each call of an async function: what it is, how long it took, and how it ended.
+
+    ``category`` defaults to the app's name (taken from a ``request`` argument), ``description``
+    to the first line of the function's docstring. ``tracing=True`` also records a span for the
+    call when tracing is on. Failures are logged at ERROR and re-raised.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError(f"@logger decorates async functions; {fn.__qualname__} is not one")
+        desc = description or (inspect.getdoc(fn) or "").partition("\n")[0] or fn.__qualname__
+        fields = {"type": type, "detail": detail, "description": desc, "function": fn.__qualname__}
+
+        @functools.wraps(fn)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if not log.isEnabledFor(min(level, logging.ERROR)):
+                return await fn(*args, **kwargs)
+            request = _find_request(args, kwargs)
+            cat = category or (request.app.name if request is not None else fn.__module__)
+            start = time.perf_counter()
+            try:
+                result = await fn(*args, **kwargs)
+            except Exception as exc:
+                log.error(
+                    "%s failed: %s",
+                    fn.__qualname__,
+                    exc,
+                    exc_info=exc,
+                    extra={**fields, "category": cat, "outcome": "error", "duration_ms": _ms(start)},
+                )
+                raise
+            if log.isEnabledFor(level):
+                log.log(
+                    level,
+                    desc,
+                    extra={**fields, "category": cat, "outcome": "ok", "duration_ms": _ms(start)},
+                )
+            return result
+
+        call.__sanic_ms_logger__ = {**fields, "category": category, "tracing": tracing}
+        return call
+
+    return decorate
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)

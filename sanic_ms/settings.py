@@ -1,0 +1,90 @@
+"""Default settings, and how an app's settings are layered: defaults, then yours, then environment.
+
+Every name here can be overridden by ``create_app(name, settings=...)`` (a dict or a module of
+UPPERCASE names) and then by an environment variable of the same name. A downstream service's base
+URL can also be set alone with ``<NAME>_SERVICE_URL`` (``CITIES_SERVICE_URL=http://cities:8000``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+# Database. DATABASE_URL None means "resolve it" (see sanic_ms.postgres).
+DATABASE_URL: str | None = None
+DB_REPLICA_URL: str | None = None  # reads with acquire(readonly=True) go here when set
+DB_MIN_SIZE = 1
+DB_MAX_SIZE = 10
+DB_COMMAND_TIMEOUT = 10.0  # seconds one statement may run
+DB_ACQUIRE_TIMEOUT = 5.0  # seconds to wait for a free connection before answering 503
+
+# Downstream services: name -> base URL. Each gets one aiohttp session (keep-alive).
+SERVICES: dict[str, str] = {}
+CLIENT_TIMEOUT = 5.0  # seconds for a whole downstream call
+
+# Tracing.
+ZIPKIN_URL: str | None = None  # e.g. http://127.0.0.1:9411; None: spans are not reported
+TRACING_ENABLED = True
+TRACING_SAMPLE_RATE = 1.0
+
+# HTTP.
+CORS_ORIGINS = "*"  # comma-separated origins, "*" for any, "" to send no CORS headers
+REQUEST_MAX_SIZE = 1_000_000  # bytes; larger bodies get 413
+
+# Logging.
+LOG_CONFIG = str(Path(__file__).with_name("logging.yml"))
+LOG_LEVEL = "INFO"
+
+_UNSET = object()
+
+
+def defaults() -> dict[str, Any]:
+    """The settings above, as a dict."""
+    return {k: v for k, v in globals().items() if k.isupper() and not k.startswith("_")}
+
+
+def _as_dict(settings: dict[str, Any] | ModuleType | None) -> dict[str, Any]:
+    if settings is None:
+        return {}
+    if isinstance(settings, ModuleType):
+        return {k: getattr(settings, k) for k in dir(settings) if k.isupper()}
+    return dict(settings)
+
+
+def _convert(name: str, raw: str, default: Any) -> Any:
+    """An environment string turned into the type of the setting's default."""
+    try:
+        if isinstance(default, bool):
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, dict):
+            return json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}={raw!r} is not a valid {type(default).__name__}") from exc
+    return raw or None
+
+
+def load(settings: dict[str, Any] | ModuleType | None = None, environ=os.environ) -> dict[str, Any]:
+    """Defaults, overridden by ``settings``, overridden by the environment."""
+    merged = defaults()
+    merged.update(_as_dict(settings))
+    for name, value in list(merged.items()):
+        raw = environ.get(name)
+        if raw is not None:
+            merged[name] = _convert(name, raw, defaults().get(name, value))
+    services = dict(merged.get("SERVICES") or {})
+    for key, raw in environ.items():
+        if key.endswith("_SERVICE_URL") and raw:
+            services[key.removesuffix("_SERVICE_URL").lower()] = raw
+    merged["SERVICES"] = services
+    return merged

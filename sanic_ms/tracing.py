@@ -1,0 +1,404 @@
+"""Distributed tracing: an OpenTracing tracer (basictracer) whose active span follows contextvars.
+
+How a request is traced:
+
+- ``setup(app)`` (called by ``create_app``) adds a request middleware that extracts the caller's
+  B3 headers and starts a SERVER span named by the route template, makes it the active span, and
+  a response middleware that tags the status and finishes it. Spans go to a
+  ``sanic_ms.zipkin.ZipkinReporter`` which posts them to Zipkin from a background task.
+- ``client_span``, ``query_span`` and ``local_span`` open child spans of whatever span is active.
+  The active span lives in a ``ContextVar``, so tasks started by ``asyncio.gather`` inherit it
+  and their spans become siblings. With no active span (outside a request, or tracing off) or an
+  unsampled one they cost next to nothing and record nothing.
+- ``TraceIdsFilter`` puts ``trace_id`` / ``span_id`` on every log record written in a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import opentracing
+from basictracer import BasicTracer
+from basictracer.recorder import Sampler, SpanRecorder
+from basictracer.span import BasicSpan
+from opentracing import Format
+from opentracing.scope_managers.contextvars import _SCOPE, ContextVarsScopeManager
+
+from .b3 import B3Propagator, SpanContext, new_id, new_trace_id
+
+log = logging.getLogger("sanic_ms.tracing")
+
+B3_SINGLE = "b3_single"  # an extra inject/extract format: one ``b3`` header
+STATS_PATH = "/_tracing/stats"
+
+_TWO_64 = 1 << 64
+_time = time.time
+
+
+class RateSampler(Sampler):
+    """Keep a fraction ``rate`` (0.0-1.0) of traces, decided from the trace ID.
+
+    Deciding from the ID rather than at random means every service that makes a decision for
+    the same trace makes the same one.
+    """
+
+    def __init__(self, rate: float):
+        rate = float(rate)
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"TRACING_SAMPLE_RATE must be between 0.0 and 1.0, got {rate}")
+        self.rate = rate
+        self._bound = int(rate * _TWO_64)
+
+    def sampled(self, trace_id: str) -> bool:
+        if self.rate >= 1.0:
+            return True
+        if self.rate <= 0.0:
+            return False
+        return int(trace_id[-16:], 16) < self._bound
+
+
+class Tracer(BasicTracer):
+    """A ``BasicTracer`` with B3 contexts (hex IDs, sampling and debug flags) and contextvars.
+
+    ``service_name`` becomes ``localEndpoint.serviceName`` of every span it reports.
+    ``propagation`` is ``"b3multi"`` (``X-B3-*`` headers) or ``"b3single"`` (one ``b3`` header)
+    for what ``inject`` writes under ``Format.HTTP_HEADERS``; ``extract`` reads every form.
+    """
+
+    def __init__(
+        self,
+        service_name: str,
+        recorder: SpanRecorder | None = None,
+        sample_rate: float = 1.0,
+        *,
+        propagation: str = "b3multi",
+        trace_id_128bit: bool = False,
+        sql_params: bool = False,
+    ):
+        if propagation not in ("b3multi", "b3single"):
+            raise ValueError(f"TRACING_PROPAGATION must be b3multi or b3single, not {propagation!r}")
+        super().__init__(recorder, RateSampler(sample_rate), ContextVarsScopeManager())
+        self.service_name = service_name
+        self.trace_id_128bit = trace_id_128bit
+        self.sql_params = sql_params  # record bind values of queries (off: they may be personal)
+        # Our own propagators: basictracer's register_required_propagators() needs protobuf 3.
+        headers = B3Propagator(single=propagation == "b3single")
+        self.register_propagator(Format.HTTP_HEADERS, headers)
+        self.register_propagator(Format.TEXT_MAP, headers)
+        self.register_propagator(B3_SINGLE, B3Propagator(single=True))
+
+    def start_span(
+        self,
+        operation_name=None,
+        child_of=None,
+        references=None,
+        tags=None,
+        start_time=None,
+        ignore_active_span=False,
+    ) -> BasicSpan:
+        parent = None
+        if child_of is not None:
+            parent = child_of if isinstance(child_of, opentracing.SpanContext) else child_of.context
+        elif references:
+            if isinstance(references, opentracing.Reference):
+                references = [references]
+            parent = references[0].referenced_context
+        if parent is None and not ignore_active_span:
+            scope = _SCOPE.get(None)
+            if scope is not None:
+                parent = scope.span.context
+
+        if parent is None or parent.trace_id is None:
+            # A root span; a bare incoming decision (``X-B3-Sampled: 0``) still decides sampling.
+            trace_id = new_trace_id(self.trace_id_128bit)
+            sampled = None if parent is None else parent.sampled
+            if sampled is None:
+                sampled = self.sampler.sampled(trace_id)
+            context = SpanContext(
+                trace_id, new_id(), None, sampled, parent is not None and parent.debug
+            )
+        else:
+            sampled = parent.sampled
+            if sampled is None:  # the caller deferred the decision to us
+                sampled = self.sampler.sampled(parent.trace_id)
+            context = SpanContext(
+                parent.trace_id,
+                new_id(),
+                parent.span_id,
+                sampled,
+                getattr(parent, "debug", False),
+                parent._baggage,
+            )
+        return BasicSpan(
+            self,
+            operation_name=operation_name,
+            context=context,
+            parent_id=context.parent_id,
+            tags=tags,
+            start_time=_time() if start_time is None else start_time,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Child spans of the active span, for the seams in client.py, db.py and log.py.
+
+
+def active_span() -> BasicSpan | None:
+    """The span active in this task (a request's SERVER span, or a local span inside it)."""
+    scope = _SCOPE.get(None)
+    return None if scope is None else scope.span
+
+
+def mark_error(span: BasicSpan, exc: BaseException) -> None:
+    """Tag ``span`` as failed with ``exc``: Zipkin shows the ``error`` tag in red."""
+    span.tags["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class SpanGuard:
+    """A context manager that finishes a span on exit and tags it with any exception.
+
+    ``span`` is None when nothing is recorded; ``set_tag`` is then a no-op.
+    """
+
+    __slots__ = ("scope", "span")
+
+    def __init__(self, span: BasicSpan | None, scope: opentracing.Scope | None = None):
+        self.span = span
+        self.scope = scope
+
+    def __enter__(self) -> SpanGuard:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        span = self.span
+        if span is not None:
+            if exc is not None:
+                mark_error(span, exc)
+            if self.scope is not None:
+                self.scope.close()
+            span.finish()
+        return False
+
+    def set_tag(self, key: str, value: Any) -> None:
+        if self.span is not None:
+            self.span.tags[key] = value
+
+
+NOT_RECORDED = SpanGuard(None)
+
+
+def client_span(service: str, method: str, path: str, headers: dict[str, str]) -> SpanGuard:
+    """A CLIENT span for a call to ``service``, with its B3 headers written into ``headers``.
+
+    Tag the answer with ``guard.set_tag("http.status_code", status)`` inside the ``with``.
+    """
+    scope = _SCOPE.get(None)
+    if scope is None:
+        return NOT_RECORDED
+    parent = scope.span
+    tracer = parent.tracer
+    if not parent.context.sampled:
+        # Nothing recorded here, but downstream must hear "not sampled" too.
+        tracer.inject(parent.context, Format.HTTP_HEADERS, headers)
+        return NOT_RECORDED
+    span = tracer.start_span(
+        method.lower(),
+        child_of=parent,
+        tags={
+            "span.kind": "client",
+            "peer.service": service,
+            "http.method": method.upper(),
+            "http.path": path,
+        },
+    )
+    tracer.inject(span.context, Format.HTTP_HEADERS, headers)
+    return SpanGuard(span)
+
+
+def query_span(query: str, args: Any = None) -> SpanGuard:
+    """A CLIENT span for one SQL statement, remote service ``postgresql``.
+
+    The statement goes in ``sql.query``; bind values only if the tracer's ``sql_params`` is on.
+    """
+    scope = _SCOPE.get(None)
+    if scope is None or not scope.span.context.sampled:
+        return NOT_RECORDED
+    parent = scope.span
+    tracer = parent.tracer
+    verb = query.lstrip().split(None, 1)
+    tags = {"span.kind": "client", "peer.service": "postgresql", "sql.query": query}
+    if tracer.sql_params and args:
+        tags["sql.params"] = repr(list(args))
+    span = tracer.start_span(verb[0].lower() if verb else "query", child_of=parent, tags=tags)
+    return SpanGuard(span)
+
+
+def local_span(name: str, tags: dict[str, Any] | None = None) -> SpanGuard:
+    """A local (kind-less) span made active while the ``with`` block runs: for ``@logger``."""
+    scope = _SCOPE.get(None)
+    if scope is None or not scope.span.context.sampled:
+        return NOT_RECORDED
+    tracer = scope.span.tracer
+    span = tracer.start_span(name, child_of=scope.span, tags=tags)
+    return SpanGuard(span, tracer.scope_manager.activate(span, False))
+
+
+# --------------------------------------------------------------------------------------------
+# Log correlation.
+
+
+class TraceIdsFilter(logging.Filter):
+    """Adds ``trace_id`` and ``span_id`` of the active span to each log record.
+
+    Attach it to a handler. Lines logged after the response middleware closed the request's span
+    (Sanic's access log) still get the request's IDs, through Sanic's current request.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scope = _SCOPE.get(None)
+        if scope is None:
+            scope = _request_scope()
+            if scope is None:
+                return True
+        context = scope.span.context
+        record.trace_id = context.trace_id
+        record.span_id = context.span_id
+        return True
+
+
+def _request_scope() -> opentracing.Scope | None:
+    from sanic import Request
+
+    try:
+        request = Request.get_current()
+    except Exception:  # outside a request: Sanic raises ServerError
+        return None
+    return getattr(request.ctx, "trace_scope", None)
+
+
+def current_ids() -> tuple[str, str] | tuple[None, None]:
+    """``(trace_id, span_id)`` of the active span, or ``(None, None)``."""
+    scope = _SCOPE.get(None)
+    if scope is None:
+        return None, None
+    context = scope.span.context
+    return context.trace_id, context.span_id
+
+
+# --------------------------------------------------------------------------------------------
+# Server side: the SERVER span per request, the tracer's lifecycle and the stats endpoint.
+
+
+def server_span_name(request) -> str:
+    """``get /users/<id:int>``: the route template, so names stay low-cardinality."""
+    route = request.route
+    method = request.method.lower()
+    if route is None:
+        return f"{method} not_found"
+    return f"{method} /{route.path}"
+
+
+async def start_server_span(request) -> None:
+    """Request middleware: the SERVER span, child of the caller's context if it sent one."""
+    tracer = request.app.ctx.tracer
+    if tracer is None or request.path.startswith("/_tracing/"):
+        return
+    parent = tracer.extract(Format.HTTP_HEADERS, request.headers)
+    span = tracer.start_span(
+        server_span_name(request),
+        child_of=parent,
+        ignore_active_span=True,  # a keep-alive connection's previous request is not a parent
+        tags={"span.kind": "server", "http.method": request.method, "http.path": request.path},
+    )
+    request.ctx.trace_scope = tracer.scope_manager.activate(span, False)
+
+
+async def finish_server_span(request, response) -> None:
+    """Response middleware (runs last): status tags, then finish the SERVER span."""
+    scope = getattr(request.ctx, "trace_scope", None)
+    if scope is None:
+        return
+    span = scope.span
+    if span.duration != -1:  # already finished (a response middleware ran twice)
+        return
+    status = response.status
+    span.tags["http.status_code"] = status
+    if status >= 500:
+        span.tags["error"] = str(status)
+    scope.close()
+    span.finish()
+
+
+def build_tracer(name: str, config: Any) -> tuple[Tracer, Any]:
+    """The tracer and reporter ``config`` asks for (reporter None when ZIPKIN_URL is unset)."""
+    from .zipkin import ZipkinReporter
+
+    reporter = None
+    if config.get("ZIPKIN_URL"):
+        reporter = ZipkinReporter(
+            config["ZIPKIN_URL"],
+            name,
+            queue_size=config.get("TRACING_QUEUE_SIZE", 10_000),
+            batch_size=config.get("TRACING_BATCH_SIZE", 200),
+            flush_interval=config.get("TRACING_FLUSH_INTERVAL", 0.5),
+            post_timeout=config.get("TRACING_POST_TIMEOUT", 2.0),
+        )
+    tracer = Tracer(
+        name,
+        reporter,
+        config.get("TRACING_SAMPLE_RATE", 1.0),
+        propagation=config.get("TRACING_PROPAGATION", "b3multi"),
+        trace_id_128bit=config.get("TRACING_TRACE_ID_128BIT", False),
+        sql_params=config.get("TRACING_SQL_PARAMS", False),
+    )
+    return tracer, reporter
+
+
+def stats(app) -> dict[str, Any]:
+    """What ``GET /_tracing/stats`` answers: settings in force and the reporter's counters."""
+    tracer = getattr(app.ctx, "tracer", None)
+    reporter = getattr(app.ctx, "tracing_reporter", None)
+    return {
+        "enabled": tracer is not None,
+        "service": app.name,
+        "sample_rate": None if tracer is None else tracer.sampler.rate,
+        "zipkin_url": None if reporter is None else reporter.url,
+        "reporter": None if reporter is None else reporter.stats(),
+    }
+
+
+def setup(app) -> None:
+    """Trace ``app``: listeners for the tracer's lifecycle, the middleware, the stats route.
+
+    With ``TRACING_ENABLED`` false only the stats route is added, so tracing off costs nothing.
+    """
+    from sanic.response import json
+
+    app.ctx.tracer = None
+    app.ctx.tracing_reporter = None
+
+    @app.get(STATS_PATH, name="tracing_stats")
+    async def tracing_stats(request):
+        return json(stats(request.app))
+
+    if not app.config.get("TRACING_ENABLED", True):
+        return
+
+    @app.before_server_start
+    async def start_tracer(app):
+        tracer, reporter = build_tracer(app.name, app.config)
+        if reporter is not None:
+            await reporter.start()
+        app.ctx.tracer, app.ctx.tracing_reporter = tracer, reporter
+
+    @app.after_server_stop
+    async def stop_tracer(app):
+        reporter = app.ctx.tracing_reporter
+        if reporter is not None:
+            await reporter.close(app.config.get("TRACING_FLUSH_TIMEOUT", 5.0))
+
+    # Highest priority: the span starts before, and ends after, every other middleware.
+    app.register_middleware(start_server_span, "request", priority=1000)
+    app.register_middleware(finish_server_span, "response", priority=1000)
