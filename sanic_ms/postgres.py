@@ -74,17 +74,25 @@ def _embedded_dsn() -> str:
 
 
 @cache
-def resolve(verbose: bool = True) -> Resolved:
-    """Pick the PostgreSQL server (see the module docstring) and say which, once per process."""
+def _resolve() -> Resolved:
     if url := os.environ.get("DATABASE_URL"):
-        found = Resolved(url, "DATABASE_URL")
-    elif _port_answers(LOCAL_HOST, LOCAL_PORT):
+        return Resolved(url, "DATABASE_URL")
+    if _port_answers(LOCAL_HOST, LOCAL_PORT):
         user = os.environ.get("PGUSER", "postgres")
-        found = Resolved(f"postgresql://{user}@{LOCAL_HOST}:{LOCAL_PORT}/postgres", "local server")
-    else:
-        found = Resolved(_embedded_dsn(), "embedded")
-    if verbose:
+        return Resolved(f"postgresql://{user}@{LOCAL_HOST}:{LOCAL_PORT}/postgres", "local server")
+    return Resolved(_embedded_dsn(), "embedded")
+
+
+_announced = False
+
+
+def resolve(verbose: bool = True) -> Resolved:
+    """Pick the PostgreSQL server (see the module docstring); say which once per process."""
+    global _announced
+    found = _resolve()
+    if verbose and not _announced:
         print(found.describe(), file=sys.stderr)
+        _announced = True
     return found
 
 

@@ -29,6 +29,9 @@ async def serve(app: Sanic, host: str = "127.0.0.1", port: int = 0) -> AsyncIter
     sock.listen(256)
     sock.setblocking(False)
     port = sock.getsockname()[1]
+    # TouchUp rewrites Sanic's own classes once per process; with several apps in one process
+    # (the demo, a test) the second rewrite fails, and the speed-up does not matter here.
+    app.config.TOUCHUP = False
     server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
     await server.startup()
     await server.before_start()

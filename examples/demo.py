@@ -1,0 +1,104 @@
+"""``make demo``: the three example services on loopback ports, and a tour of what a user does.
+
+Resolves PostgreSQL (embedded when nothing else is there), creates the tables and a few rows in a
+``sanic_ms_demo`` database, serves users, cities and roles on free ports in this process, walks
+through a handful of requests printing each one with its envelope, then stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from examples.cities.server import create_app as create_cities
+from examples.roles.server import create_app as create_roles
+from examples.schema import create_tables
+from examples.users.server import create_app as create_users
+from sanic_ms.postgres import resolve, with_database
+from sanic_ms.serve import free_port, serve
+
+DEMO_DB = "sanic_ms_demo"
+
+
+async def prepare_database() -> str:
+    """A fresh ``sanic_ms_demo`` database with the tables and a few rows; returns its DSN."""
+    admin = resolve().dsn
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DB}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{DEMO_DB}"')
+    finally:
+        await conn.close()
+    dsn = with_database(admin, DEMO_DB)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await create_tables(conn)
+        await conn.executemany("INSERT INTO cities (name) VALUES ($1)", [("Shanghai",), ("Lisbon",)])
+        await conn.executemany("INSERT INTO roles (name) VALUES ($1)", [("admin",), ("student",)])
+        await conn.execute(
+            "INSERT INTO users (name, age, sex, city_id, role_id) VALUES ('Ada', 36, 'f', 2, 1)"
+        )
+    finally:
+        await conn.close()
+    return dsn
+
+
+async def show(session: aiohttp.ClientSession, method: str, url: str, why: str, **kwargs: Any) -> Any:
+    print(f"\n# {why}\n> {method} {url}" + (f"  {kwargs['data']!s}" if "data" in kwargs else ""))
+    async with session.request(method, url, **kwargs) as response:
+        body = await response.json()
+    print(f"< {response.status} {json.dumps(body, indent=2, default=str)}")
+    return body
+
+
+async def tour(users: str) -> None:
+    headers = {"content-type": "application/json"}
+    async with aiohttp.ClientSession() as s:
+        new = {"name": "Grace", "age": 45, "sex": "f", "city_id": 1, "role_id": 2}
+        created = await show(
+            s, "POST", f"{users}/users", "create a user (one transaction)", data=json.dumps(new), headers=headers
+        )
+        uid = created["data"]["id"]
+        await show(s, "GET", f"{users}/users/{uid}", "fetch it: city and role come from two services, in parallel")
+        await show(s, "GET", f"{users}/users?page=1&size=1", "list a page: the (rows, pagination) tuple")
+        await show(s, "GET", f"{users}/users/9999", "a user that does not exist: 404 in the envelope")
+        await show(
+            s, "POST", f"{users}/users", "a body that is not JSON: 400, saying why", data="{name: oops", headers=headers
+        )
+
+
+async def main() -> None:
+    dsn = await prepare_database()
+    cities_port, roles_port, users_port = free_port(), free_port(), free_port()
+    base = {"DATABASE_URL": dsn, "LOG_LEVEL": "WARNING"}  # keep the tour readable
+    cities = create_cities(base)
+    roles = create_roles(base)
+    users = create_users(
+        {
+            **base,
+            "SERVICES": {
+                "cities": f"http://127.0.0.1:{cities_port}",
+                "roles": f"http://127.0.0.1:{roles_port}",
+            },
+        }
+    )
+    async with (
+        serve(cities, port=cities_port) as cities_url,
+        serve(roles, port=roles_port) as roles_url,
+        serve(users, port=users_port) as users_url,
+    ):
+        print(f"services up: users {users_url}, cities {cities_url}, roles {roles_url}")
+        await tour(users_url)
+    print("\nservices stopped. Next: `make test`, then the labs (README.md).")
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
