@@ -398,6 +398,27 @@ class MigrationModel:
 
         return self._lazy(build)
 
+    def add_check(self, name: str, expression: str) -> Operation:
+        """A named CHECK constraint on this table, e.g. ``add_check("users_age", "age >= 0")``."""
+        table = self.table()
+
+        def build():
+            if _constraint_exists(self.database, table, name):
+                return self._note(f"constraint {name} exists, not added")
+            return self.migrator.add_constraint(table, name, peewee.Check(expression))
+
+        return self._lazy(build)
+
+    def drop_check(self, name: str) -> Operation:
+        table = self.table()
+
+        def build():
+            if not _constraint_exists(self.database, table, name):
+                return self._note(f"constraint {name} absent, not dropped")
+            return self.migrator.drop_constraint(table, name)
+
+        return self._lazy(build)
+
     def sql(self, statement: str, params: tuple | None = None) -> Operation:
         """Any SQL, for data migrations (psycopg placeholders: %s)."""
         return self.migrator.sql(statement, params)
@@ -480,6 +501,15 @@ def _index_exists(database: peewee.Database, index: str) -> bool:
     cursor = database.execute_sql(
         "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = %s",
         (index,),
+    )
+    return cursor.fetchone() is not None
+
+
+def _constraint_exists(database: peewee.Database, table: str, name: str) -> bool:
+    cursor = database.execute_sql(
+        "SELECT 1 FROM information_schema.table_constraints"
+        " WHERE table_schema = current_schema() AND table_name = %s AND constraint_name = %s",
+        (table, name),
     )
     return cursor.fetchone() is not None
 
