@@ -1,0 +1,58 @@
+"""Locust users for ``bench/load.py``: one user class per handler, no wait between requests.
+
+Run by ``bench/load.py`` in a process of its own (locust patches the standard library with gevent,
+so it never shares a process with the app or the tests). By hand::
+
+    locust -f bench/locustfile.py --headless -u 50 -r 50 -t 15s \
+        --host http://127.0.0.1:8000 SleepAsync
+"""
+
+from __future__ import annotations
+
+from locust import FastHttpUser, constant, task
+
+
+class _OneRoute(FastHttpUser):
+    abstract = True
+    wait_time = constant(0)  # every user sends its next request as soon as the last one answers
+    path = "/"
+
+    @task
+    def hit(self) -> None:
+        self.client.get(self.path, name=self.path)
+
+
+class SleepBlocking(_OneRoute):
+    path = "/blocking/sleep"
+
+
+class SleepAsync(_OneRoute):
+    path = "/async/sleep"
+
+
+class DbBlocking(_OneRoute):
+    path = "/blocking/db"
+
+
+class DbAsync(_OneRoute):
+    path = "/async/db"
+
+
+class HttpBlocking(_OneRoute):
+    path = "/blocking/http"
+
+
+class HttpAsync(_OneRoute):
+    path = "/async/http"
+
+
+class Hello(_OneRoute):
+    """``make bench`` without wrk: the framework's small-JSON endpoint."""
+
+    path = "/hello"
+
+
+class Row(_OneRoute):
+    """``make bench`` without wrk: one row by primary key through the pool."""
+
+    path = "/row/1"
