@@ -78,7 +78,7 @@ class Tracer(BasicTracer):
         sql_params: bool = False,
     ):
         if propagation not in ("b3multi", "b3single"):
-            raise ValueError(f"TRACING_PROPAGATION must be b3multi or b3single, not {propagation!r}")
+            raise ValueError(f"TRACING_PROPAGATION is b3multi or b3single, not {propagation!r}")
         super().__init__(recorder, RateSampler(sample_rate), ContextVarsScopeManager())
         self.service_name = service_name
         self.trace_id_128bit = trace_id_128bit

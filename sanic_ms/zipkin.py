@@ -1,0 +1,270 @@
+"""Zipkin v2 JSON: converting finished spans, and the non-blocking reporter that posts them.
+
+The request path only does ``queue.put_nowait(span)``. Everything costly (converting, JSON,
+HTTP) happens in the reporter's background task, which wakes every ``flush_interval`` seconds
+(or sooner once a batch is waiting), so a burst of spans never wakes it span by span.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import aiohttp
+from basictracer.recorder import SpanRecorder
+
+log = logging.getLogger("sanic_ms.tracing")
+
+KINDS = {"server": "SERVER", "client": "CLIENT", "producer": "PRODUCER", "consumer": "CONSUMER"}
+# OpenTracing tags that become Zipkin fields instead of tags.
+_FIELDS = frozenset({"span.kind", "peer.service", "peer.ipv4", "peer.ipv6", "peer.port"})
+
+
+def _tag_value(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def _annotation(log_data) -> dict[str, Any]:
+    kv = log_data.key_values
+    if set(kv) == {"event"}:
+        value = str(kv["event"])
+    else:
+        value = " ".join(f"{k}={v}" for k, v in kv.items())
+    return {"timestamp": int(log_data.timestamp * 1_000_000), "value": value}
+
+
+def to_zipkin(span, local_endpoint: dict[str, Any]) -> dict[str, Any]:
+    """One finished basictracer span as a Zipkin v2 ``Span`` dict."""
+    context = span.context
+    tags = span.tags
+    out: dict[str, Any] = {
+        "traceId": context.trace_id,
+        "id": context.span_id,
+        "name": (span.operation_name or "").lower(),
+        "timestamp": int(span.start_time * 1_000_000),
+        # Zipkin reads a 0 duration as "unknown": a span always lasted at least a microsecond.
+        "duration": max(1, round(span.duration * 1_000_000)),
+        "localEndpoint": local_endpoint,
+    }
+    if span.parent_id is not None:
+        out["parentId"] = span.parent_id
+    kind = KINDS.get(tags.get("span.kind"))
+    if kind is not None:
+        out["kind"] = kind
+    remote = {}
+    if "peer.service" in tags:
+        remote["serviceName"] = str(tags["peer.service"]).lower()
+    if "peer.ipv4" in tags:
+        remote["ipv4"] = str(tags["peer.ipv4"])
+    if "peer.ipv6" in tags:
+        remote["ipv6"] = str(tags["peer.ipv6"])
+    if tags.get("peer.port"):
+        remote["port"] = int(tags["peer.port"])
+    if remote:
+        out["remoteEndpoint"] = remote
+    plain = {k: _tag_value(v) for k, v in tags.items() if k not in _FIELDS}
+    if plain:
+        out["tags"] = plain
+    if span.logs:
+        out["annotations"] = [_annotation(entry) for entry in span.logs]
+    if getattr(context, "debug", False):
+        out["debug"] = True
+    return out
+
+
+class ZipkinReporter(SpanRecorder):
+    """Queues finished, sampled spans and posts them in batches to ``{url}/api/v2/spans``.
+
+    Never blocks or raises into the caller: a full queue drops the span, a failed post drops its
+    batch and backs off (doubling up to ``max_backoff``). Counters: ``queued`` (accepted),
+    ``sent``, ``dropped`` (queue full, failed posts, left over at close), ``failed_posts``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        service_name: str,
+        *,
+        queue_size: int = 10_000,
+        batch_size: int = 200,
+        flush_interval: float = 0.5,
+        post_timeout: float = 2.0,
+        min_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ):
+        self.url = url.rstrip("/")
+        self.endpoint = f"{self.url}/api/v2/spans"
+        self.service_name = service_name
+        self.local_endpoint = {"serviceName": service_name.lower()}
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.post_timeout = post_timeout
+        self.min_backoff, self.max_backoff = min_backoff, max_backoff
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
+        self.queued = self.sent = self.dropped = self.failed_posts = self.batches = 0
+        self.backoff = 0.0
+        self._closed = False
+        self._task: asyncio.Task | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._wake: asyncio.Event | None = None
+        self._warned_full = False
+
+    # The request path: called by span.finish().
+    def record_span(self, span) -> None:
+        if not span.context.sampled:
+            return
+        if self._closed:
+            self.dropped += 1
+            return
+        queue = self.queue
+        try:
+            queue.put_nowait(span)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            if not self._warned_full:
+                self._warned_full = True
+                log.warning("tracing queue full (%d spans): dropping spans", queue.maxsize)
+            return
+        self.queued += 1
+        if queue.qsize() == self.batch_size and self._wake is not None:
+            self._wake.set()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "queued": self.queued,
+            "sent": self.sent,
+            "dropped": self.dropped,
+            "failed_posts": self.failed_posts,
+            "batches": self.batches,
+            "queue_depth": self.queue.qsize(),
+            "backoff_seconds": self.backoff,
+        }
+
+    async def start(self) -> None:
+        """Open the HTTP session and start the background task (inside the running loop)."""
+        if self._task is not None:
+            return
+        self._wake = asyncio.Event()
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.post_timeout),
+            headers={"Content-Type": "application/json"},
+        )
+        self._task = asyncio.create_task(self._run(), name=f"zipkin-reporter-{self.service_name}")
+
+    def _take_batch(self) -> list:
+        queue, batch = self.queue, []
+        while len(batch) < self.batch_size:
+            try:
+                batch.append(queue.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        return batch
+
+    async def _post(self, batch: list, limit: float | None = None) -> bool:
+        local = self.local_endpoint
+        body = json.dumps([to_zipkin(span, local) for span in batch], separators=(",", ":"))
+        try:
+            async with self._session.post(
+                self.endpoint,
+                data=body,
+                timeout=aiohttp.ClientTimeout(total=limit or self.post_timeout),
+            ) as response:
+                if response.status >= 300:
+                    raise aiohttp.ClientResponseError(
+                        response.request_info, (), status=response.status, message=response.reason
+                    )
+        except asyncio.CancelledError:
+            self.dropped += len(batch)  # close() gave up waiting on this post
+            raise
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self.failed_posts += 1
+            self.dropped += len(batch)
+            if self.backoff == 0.0:
+                log.warning(
+                    "Zipkin collector at %s failed (%s: %s); dropping spans and backing off. %s",
+                    self.endpoint,
+                    type(exc).__name__,
+                    exc,
+                    self.stats(),
+                )
+            self.backoff = min(self.max_backoff, max(self.min_backoff, self.backoff * 2))
+            return False
+        self.sent += len(batch)
+        self.batches += 1
+        self._warned_full = False
+        if self.backoff:
+            log.info("Zipkin collector at %s is back. %s", self.endpoint, self.stats())
+            self.backoff = 0.0
+        return True
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        try:
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    async def _run(self) -> None:
+        # Any bug in here must not kill the reporter silently: log it and carry on.
+        while not self._closed:
+            try:
+                await self._sleep(self.backoff or self.flush_interval)
+                if self._closed:
+                    break
+                while self.queue.qsize() and not self._closed:
+                    if not await self._post(self._take_batch()):
+                        break
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("tracing reporter error; continuing")
+                self.backoff = self.max_backoff
+
+    async def flush(self, within: float = 5.0) -> None:
+        """Post everything queued now, giving up (and counting drops) after ``within`` s."""
+        deadline = time.monotonic() + within
+        while self.queue.qsize():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if not await self._post(self._take_batch(), limit=min(self.post_timeout, left)):
+                break  # the collector is failing: don't spend the whole shutdown on it
+        leftover = self.queue.qsize()
+        if leftover:
+            self.dropped += leftover
+            self._take_all()
+
+    def _take_all(self) -> None:
+        while True:
+            try:
+                self.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+
+    async def close(self, within: float = 5.0) -> None:
+        """Stop the task, flush what is queued within ``within`` seconds, close the session."""
+        if self._closed:
+            return
+        self._closed = True
+        deadline = time.monotonic() + within
+        if self._task is not None:
+            self._wake.set()
+            try:
+                await asyncio.wait_for(self._task, within)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+        try:
+            if self._session is not None:
+                await self.flush(max(0.0, deadline - time.monotonic()))
+        finally:
+            if self._session is not None:
+                await self._session.close()
+        log.info("tracing reporter closed: %s", self.stats())
