@@ -1,0 +1,172 @@
+"""Zipkin v2 conversion and the non-blocking reporter, against the in-process collector."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+
+from sanic_ms.collector import SPEC, Collector, schema_errors
+from sanic_ms.serve import free_port
+from sanic_ms.tracing import Tracer
+from sanic_ms.zipkin import ZipkinReporter, to_zipkin
+
+SHARED_SPEC = Path(__file__).resolve().parents[2] / "shared" / "specs" / "zipkin2-api.yaml"
+HEX16 = re.compile(r"[0-9a-f]{16}")
+HEX16_32 = re.compile(r"[0-9a-f]{16}|[0-9a-f]{32}")
+
+
+@pytest.mark.skipif(not SHARED_SPEC.exists(), reason="../shared/specs is not here")
+def test_spec_copy_is_byte_identical_to_shared():
+    assert SPEC.read_bytes() == SHARED_SPEC.read_bytes()
+
+
+def _finished_spans(tracer: Tracer) -> list:
+    """A small tree: server -> (client to cities, db query with an error, local with a log)."""
+    spans = []
+    tracer.recorder.record_span = spans.append
+    with tracer.start_active_span(
+        "GET /users/<id:int>", tags={"span.kind": "server", "http.status_code": 200}
+    ):
+        with tracer.start_span(
+            "get", tags={"span.kind": "client", "peer.service": "Cities", "peer.port": 8002}
+        ):
+            pass
+        span = tracer.start_span("select", tags={"span.kind": "client", "error": True})
+        span.log_kv({"event": "error", "message": "boom"})
+        span.finish()
+        local = tracer.start_span("helper")
+        local.log_kv({"event": "cache miss"})
+        local.finish()
+    return spans
+
+
+def test_conversion_maps_kinds_endpoints_tags_and_annotations():
+    tracer = Tracer("Users", ZipkinReporter("http://127.0.0.1:9", "Users"))
+    client, query, local, server = (
+        to_zipkin(s, {"serviceName": "users"}) for s in _finished_spans(tracer)
+    )
+    assert server["kind"] == "SERVER" and "parentId" not in server
+    assert server["name"] == "get /users/<id:int>"  # Zipkin wants lowercase names
+    assert server["tags"] == {"http.status_code": "200"}  # tag values are strings
+    assert client["kind"] == "CLIENT" and client["parentId"] == server["id"]
+    assert client["remoteEndpoint"] == {"serviceName": "cities", "port": 8002}
+    assert "tags" not in client  # span.kind / peer.* became fields, not tags
+    assert query["tags"] == {"error": "true"}
+    assert query["annotations"][0]["value"] == "event=error message=boom"
+    assert local["annotations"][0]["value"] == "cache miss" and "kind" not in local
+    for span in (client, query, local, server):
+        assert HEX16_32.fullmatch(span["traceId"]) and HEX16.fullmatch(span["id"])
+        assert span["traceId"] == server["traceId"]
+        assert span["duration"] >= 1 and span["timestamp"] > 1_600_000_000_000_000
+        assert span["localEndpoint"] == {"serviceName": "users"}
+    assert schema_errors([client, query, local, server]) == []
+
+
+def test_schema_check_catches_what_zipkin_would_refuse():
+    bad = {"traceId": "x" * 16, "id": "a" * 16, "tags": {"status": 200}, "kind": "LOCAL"}
+    errors = schema_errors([bad])
+    assert any("traceId" in e for e in errors)
+    assert any("tags/status" in e for e in errors)
+    assert any("kind" in e for e in errors)
+
+
+async def _reporter(url: str, **kwargs) -> tuple[Tracer, ZipkinReporter]:
+    options = {"flush_interval": 0.02, "post_timeout": 0.5, "min_backoff": 0.05} | kwargs
+    reporter = ZipkinReporter(url, "users", **options)
+    await reporter.start()
+    return Tracer("users", reporter), reporter
+
+
+def _make_spans(tracer: Tracer, count: int) -> None:
+    for i in range(count):
+        with tracer.start_active_span(f"op {i % 3}", tags={"span.kind": "server"}):
+            tracer.start_span("select", tags={"span.kind": "client"}).finish()
+
+
+async def test_reporter_posts_valid_batches():
+    async with Collector(validate=True) as collector:
+        tracer, reporter = await _reporter(collector.url, batch_size=7)
+        _make_spans(tracer, 20)
+        await collector.wait_for_spans(40)
+        await reporter.close()
+    assert collector.invalid == []
+    assert all(len(batch) <= 7 for batch in collector.batches)
+    assert all(schema_errors(batch) == [] for batch in collector.batches)
+    assert reporter.stats() | {"backoff_seconds": 0} == {
+        "queued": 40,
+        "sent": 40,
+        "dropped": 0,
+        "failed_posts": 0,
+        "batches": len(collector.batches),
+        "queue_depth": 0,
+        "backoff_seconds": 0,
+    }
+
+
+async def test_full_queue_drops_and_counts_without_blocking():
+    # Not started: nothing drains the queue, so the 6th span on has nowhere to go.
+    reporter = ZipkinReporter("http://127.0.0.1:9", "users", queue_size=5)
+    _make_spans(Tracer("users", reporter), 4)
+    assert (reporter.queued, reporter.dropped, reporter.queue.qsize()) == (5, 3, 5)
+
+
+async def test_unsampled_spans_are_not_queued():
+    reporter = ZipkinReporter("http://127.0.0.1:9", "users")
+    _make_spans(Tracer("users", reporter, sample_rate=0.0), 3)
+    assert reporter.queued == reporter.dropped == 0
+
+
+async def _wait(predicate, within: float = 5.0) -> None:
+    async with asyncio.timeout(within):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def test_collector_down_counts_failures_and_backs_off():
+    tracer, reporter = await _reporter(f"http://127.0.0.1:{free_port()}")
+    _make_spans(tracer, 3)
+    await _wait(lambda: reporter.failed_posts >= 2)
+    assert reporter.dropped >= 6 and reporter.sent == 0
+    assert reporter.backoff >= 0.1  # doubled at least once
+    await reporter.close(within=1.0)
+    assert reporter.queued == reporter.sent + reporter.dropped
+
+
+@pytest.mark.parametrize("mode", ["error", "stall"])
+async def test_failing_collector_drops_spans_then_recovers(mode):
+    async with Collector(mode=mode) as collector:
+        tracer, reporter = await _reporter(collector.url, post_timeout=0.2)
+        _make_spans(tracer, 2)
+        await _wait(lambda: reporter.failed_posts >= 1)
+        assert reporter.dropped == 4 and reporter.sent == 0
+        collector.mode = "ok"
+        _make_spans(tracer, 1)
+        await collector.wait_for_spans(2)
+        await _wait(lambda: reporter.sent == 2)
+        assert reporter.backoff == 0.0
+        await reporter.close()
+    assert reporter.queued == 6 and reporter.dropped == 4
+
+
+async def test_close_flushes_what_is_queued():
+    async with Collector() as collector:
+        # A flush interval far longer than the test: only close() can send these.
+        tracer, reporter = await _reporter(collector.url, flush_interval=60)
+        _make_spans(tracer, 5)
+        await reporter.close(within=5.0)
+        assert len(collector.spans) == 10
+    assert reporter.sent == 10 and reporter.queue.qsize() == 0
+
+
+async def test_close_gives_up_on_a_stalling_collector_and_counts_the_loss():
+    async with Collector(mode="stall") as collector:
+        tracer, reporter = await _reporter(collector.url, flush_interval=60, post_timeout=30)
+        _make_spans(tracer, 5)
+        async with asyncio.timeout(10):  # a hang guard, far above the 0.3 s limit
+            await reporter.close(within=0.3)
+        assert collector.posts >= 1
+    assert reporter.sent == 0 and reporter.dropped == 10
+    reporter.record_span(reporter.queue)  # after close: dropped, never raises
