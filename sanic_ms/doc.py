@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ATTRIBUTE = "__sanic_ms_doc__"
-LOCATIONS = ("body", "query", "header", "cookie")
+LOCATIONS = ("body", "query", "header", "cookie", "path")
 
 
 @dataclass

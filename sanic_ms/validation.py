@@ -1,0 +1,199 @@
+"""Check a request against what its route declared with ``doc.consumes``, before the handler runs.
+
+A bad request gets 400 and the error envelope, with one entry per wrong field::
+
+    {"code": 400, "message": "Request body is invalid (2 fields)",
+     "error": [{"location": "body", "field": "age", "message": "'x' is not of type 'integer'"},
+               {"location": "body", "field": "name", "message": "is required"}]}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from . import errors
+
+# RFC 3339, as the OpenAPI document promises (a timezone is required).
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+FORMATS = FormatChecker(formats=())
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _is_date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _DATE_TIME.match(value):
+        return False
+    dt.datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+    return True
+
+
+@FORMATS.checks("date", raises=ValueError)
+def _is_date(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    return bool(_DATE.match(value)) and dt.date.fromisoformat(value) is not None
+
+
+@FORMATS.checks("uuid", raises=ValueError)
+def _is_uuid(value: object) -> bool:
+    return not isinstance(value, str) or uuid.UUID(value) is not None
+
+
+def to_json_schema(schema: Any, components: dict[str, dict], _depth: int = 0) -> Any:
+    """An OpenAPI 3.0 schema as plain JSON Schema: ``$ref``s inlined, ``nullable`` as a type."""
+    if _depth > 32:
+        raise ValueError("schema nests too deeply (a reference cycle?)")
+    if isinstance(schema, list):
+        return [to_json_schema(item, components, _depth + 1) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return to_json_schema(components[name], components, _depth + 1)
+    out = {}
+    for key, value in schema.items():
+        if key.startswith("x-") or key in {"example", "readOnly", "writeOnly", "nullable"}:
+            continue
+        if key in {"properties", "patternProperties"}:
+            out[key] = {k: to_json_schema(v, components, _depth + 1) for k, v in value.items()}
+        elif key in {"items", "additionalProperties", "not", "allOf", "anyOf", "oneOf"}:
+            out[key] = to_json_schema(value, components, _depth + 1)
+        else:
+            out[key] = value
+    if schema.get("nullable"):
+        if "type" in out:
+            out["type"] = [out["type"], "null"]
+        if "enum" in out and None not in out["enum"]:
+            out["enum"] = [*out["enum"], None]
+    return out
+
+
+def _field_of(error: ValidationError) -> str:
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return path.lstrip(".")
+
+
+def _entries(validator: Draft202012Validator, instance: Any, location: str) -> list[dict]:
+    """One entry per wrong field: the first problem found with each."""
+    found: dict[str, dict] = {}
+    for error in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path)):
+        base = _field_of(error)
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else error.message
+            name, message = (f"{base}.{missing}" if base else missing), "is required"
+        elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = set(error.schema.get("properties", {}))
+            for extra in sorted(k for k in error.instance if k not in allowed):
+                name = f"{base}.{extra}" if base else extra
+                found.setdefault(
+                    name, {"location": location, "field": name, "message": "is not a known field"}
+                )
+            continue
+        else:
+            name, message = base or location, error.message
+        found.setdefault(name, {"location": location, "field": name, "message": message})
+    return list(found.values())
+
+
+@dataclass
+class Parameter:
+    """One declared query/header/cookie parameter: its name, JSON schema and whether required."""
+
+    name: str
+    location: str
+    schema: dict
+    required: bool
+
+
+@dataclass
+class RequestValidator:
+    """What one operation accepts; ``check(request)`` raises BadRequest when it is not met."""
+
+    body: dict | None = None
+    body_required: bool = True
+    parameters: list[Parameter] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._body = (
+            Draft202012Validator(self.body, format_checker=FORMATS)
+            if self.body is not None
+            else None
+        )
+        self._params = [
+            (p, Draft202012Validator(p.schema, format_checker=FORMATS)) for p in self.parameters
+        ]
+
+    def check(self, request: Any, parsed_body: Any) -> None:
+        problems: list[dict] = []
+        for param, validator in self._params:
+            if param.location == "query":
+                raw = request.args.getlist(param.name) or []
+            else:
+                source = request.headers if param.location == "header" else request.cookies
+                value = source.get(param.name)
+                raw = [] if value is None else [value]
+            if not raw:
+                if param.required:
+                    problems.append(
+                        {"location": param.location, "field": param.name, "message": "is required"}
+                    )
+                continue
+            value = _coerce(raw, param.schema)
+            for error in validator.iter_errors(value):
+                problems.append(
+                    {"location": param.location, "field": param.name, "message": error.message}
+                )
+                break
+        if self._body is not None:
+            if parsed_body is None:
+                if self.body_required:
+                    problems.append(
+                        {"location": "body", "field": "body", "message": "a JSON body is required"}
+                    )
+            else:
+                problems.extend(_entries(self._body, parsed_body, "body"))
+        if problems:
+            where = {p["location"] for p in problems}
+            what = "Request body is invalid" if where == {"body"} else "Request is invalid"
+            count = len(problems)
+            raise errors.BadRequest(f"{what} ({count} field{'s' if count > 1 else ''})", problems)
+
+
+def _types(schema: dict) -> list[str]:
+    kind = schema.get("type", [])
+    return [kind] if isinstance(kind, str) else list(kind)
+
+
+def _coerce(raw: list[str], schema: dict) -> Any:
+    """Query strings are text: turn them into what the schema expects, when they read as such."""
+    kinds = _types(schema)
+    if "array" in kinds:
+        items = schema.get("items", {})
+        return [_scalar(item, items) for item in raw]
+    return _scalar(raw[-1], schema)
+
+
+def _scalar(text: str, schema: dict) -> Any:
+    kinds = _types(schema)
+    if "null" in kinds and text in {"", "null"}:
+        return None
+    try:
+        if "integer" in kinds:
+            return int(text)
+        if "number" in kinds:
+            return float(text)
+    except ValueError:
+        return text
+    if "boolean" in kinds and text.lower() in {"true", "false", "1", "0"}:
+        return text.lower() in {"true", "1"}
+    return text
