@@ -32,7 +32,7 @@ format: setup
 	$(VENV)/bin/ruff format .
 
 db-stop: setup
-	$(PY) -m sanic_ms.postgres stop
+	$(PY) -c "from sanic_ms.postgres import stop_embedded; print('stopped' if stop_embedded() else 'not running')"
 
 clean:
 	rm -rf $(VENV) .pytest_cache reports

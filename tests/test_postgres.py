@@ -35,3 +35,19 @@ async def test_temporary_databases_are_created_empty_and_dropped():
     await postgres.drop_database(dsn)
     with pytest.raises(asyncpg.InvalidCatalogNameError):
         await asyncpg.connect(dsn)
+
+
+async def test_the_embedded_fallback_is_a_real_server():
+    """What a machine with no PostgreSQL gets: the wheel's server, data under .pgdata/."""
+    was_running = (postgres.EMBEDDED_DATA / "postmaster.pid").exists()
+    dsn = postgres._embedded_dsn()
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            assert (await conn.fetchval("SHOW server_version")).startswith("18")
+            assert await conn.fetchval("SHOW data_directory") == str(postgres.EMBEDDED_DATA)
+        finally:
+            await conn.close()
+    finally:
+        if not was_running and postgres.resolve().source != "embedded":
+            assert postgres.stop_embedded()
