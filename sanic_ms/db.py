@@ -75,11 +75,15 @@ class Connection:
             raise translated from exc
 
     async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
+        # BEGIN SOLUTION task 1: run the query with self._run and return the rows as a list of dicts
         return [dict(record) for record in await self._run("fetch", query, args)]
+        # END SOLUTION
 
     async def fetchrow(self, query: str, *args: Any) -> dict[str, Any] | None:
+        # BEGIN SOLUTION task 1: run the query with self._run and return one dict, or None
         record = await self._run("fetchrow", query, args)
         return None if record is None else dict(record)
+        # END SOLUTION
 
     async def fetchval(self, query: str, *args: Any) -> Any:
         return await self._run("fetchval", query, args)
@@ -164,6 +168,7 @@ class Database:
         pool = self.replica if readonly and self.replica is not None else self.pool
         if pool is None:
             raise errors.ServiceUnavailable("Database not connected", {"hint": "the app has not started"})
+        # BEGIN SOLUTION task 2: borrow a connection (503 if none is free in time), give it back
         try:
             conn = await pool.acquire(timeout=self.acquire_timeout)
         except TimeoutError:
@@ -177,12 +182,15 @@ class Database:
             yield conn
         finally:
             await pool.release(conn)
+        # END SOLUTION
 
     @contextlib.asynccontextmanager
     async def acquire(self, request: Any = None, *, readonly: bool = False) -> AsyncIterator[Connection]:
         """A connection outside any transaction: for reads (each statement commits on its own)."""
+        # BEGIN SOLUTION task 2: borrow a connection with self._connection and yield it wrapped
         async with self._connection(readonly) as conn:
             yield Connection(conn, request)
+        # END SOLUTION
 
     @contextlib.asynccontextmanager
     async def transaction(self, request: Any = None) -> AsyncIterator[Connection]:
@@ -190,6 +198,7 @@ class Database:
 
         A failed COMMIT (a deferred constraint, a lost connection) is raised, never swallowed.
         """
+        # BEGIN SOLUTION task 3: start a transaction, yield, commit on success, roll back on error
         async with self._connection(readonly=False) as conn:
             tx = conn.transaction()
             try:
@@ -209,5 +218,6 @@ class Database:
                 if translated is exc:
                     raise
                 raise translated from exc
+        # END SOLUTION
 
 

@@ -1,0 +1,536 @@
+"""What every lab's tests share: load the student's file, plug it in, and explain failures.
+
+How a lab test reaches the student's code (the seam)
+----------------------------------------------------
+``labs/manifest.toml`` lists, per lab, the files a student edits and the module each one rebuilds
+(``db.py`` -> ``sanic_ms/db.py``). A test never imports the student's file by name. It asks the
+``student`` fixture:
+
+- ``student.load("db.py")`` executes ``labs/01/db.py`` (or ``solutions/01/db.py`` when pytest runs
+  with ``--solution``) as a fresh private module (``_lab01_db``) and returns it;
+- ``student.plug("db.py")`` loads it the same way, then makes the reference framework use it for the
+  rest of the test: ``sys.modules["sanic_ms.db"]`` becomes the student's module, and every name in an
+  imported ``sanic_ms`` / ``examples`` module that pointed at the reference module or at something
+  defined in it (``from sanic_ms.db import Database``) points at the student's version instead.
+  Everything is restored when the test ends (``monkeypatch``). An app the test then builds with
+  ``sanic_ms.create_app`` is the reference app with only the student's piece swapped in, so a
+  student stuck in lab 01 can still do lab 03.
+
+Grading async code
+------------------
+Every async lab test runs under a watchdog thread (``LoopWatchdog``) that pings the event loop every
+20 ms. When the loop stays silent for longer than ``BLOCKING_LIMIT`` and the loop thread's stack
+shows a line of the student's file, the test fails with that line and how long the loop was stuck.
+A task the student's code started and left running when the test ended fails the test as well,
+and so does a coroutine never awaited (pytest reports it; we reword it).
+
+Failure messages
+----------------
+``pytest_runtest_makereport`` rewrites the raw failures a student cannot act on: a
+``NotImplementedError("TODO task N: ...")`` from a starter stub (also when Sanic caught it inside a
+handler and only the log shows it), a timeout, a never-awaited coroutine, an ImportError. The
+message names the task as the README does and ends with the hint command.
+
+Fixtures: ``lab`` (its manifest entry), ``student``, ``database_url`` (a fresh PostgreSQL database
+for the session, dropped afterwards), ``serve`` (run an app on a loopback port in the test's loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import re
+import sys
+import threading
+import time
+import traceback
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType, ModuleType
+from typing import Any
+
+import aiohttp
+import pytest
+
+from grader import manifest
+
+LABS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = LABS_DIR.parent
+SOLUTIONS_DIR = REPO_ROOT / "solutions"
+LAB_TEST_TIMEOUT = 10  # seconds per test; a lab's whole suite stays well under that
+BLOCKING_LIMIT = 0.1  # seconds; asyncio's own slow-callback threshold in debug mode
+PING_EVERY = 0.02
+STUDENT_FILES: frozenset[str] = frozenset()
+
+_MANIFEST: dict[str, manifest.Lab] | None = None
+
+
+def labs() -> dict[str, manifest.Lab]:
+    global _MANIFEST
+    if _MANIFEST is None:
+        _MANIFEST = manifest.load()
+    return _MANIFEST
+
+
+def lab_of(path: Path) -> manifest.Lab | None:
+    """The lab a test file belongs to (``labs/03/tests/test_x.py`` -> lab 03)."""
+    try:
+        rel = Path(path).resolve().relative_to(LABS_DIR)
+    except ValueError:
+        return None
+    return labs().get(rel.parts[0]) if len(rel.parts) > 1 else None
+
+
+# --------------------------------------------------------------------------- options and collection
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--solution",
+        action="store_true",
+        default=False,
+        help="test the finished files in solutions/NN instead of the student's labs/NN",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Lab tests start Sanic apps in the test's own loop, several per session, under one name.
+    from sanic import Sanic
+
+    Sanic.test_mode = True
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        lab = lab_of(item.path)
+        if lab is None:
+            continue
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(LAB_TEST_TIMEOUT))
+        marker = item.get_closest_marker("task")
+        numbers = {t.number for t in lab.tasks}
+        if marker is None or not marker.args or marker.args[0] not in numbers:
+            item.add_marker(
+                pytest.mark.skip(reason=f"lab {lab.id}: not marked with a task of the manifest")
+            )
+            item.user_properties.append(("task_error", True))
+        if asyncio.iscoroutinefunction(getattr(item, "obj", None)):
+            # First, so it is set up before (and torn down after) the fixtures that start apps.
+            item.fixturenames.insert(0, "_loop_watchdog")
+
+
+# --------------------------------------------------------------------------- the student's files
+
+
+def _describe_import_failure(path: Path, exc: BaseException) -> str:
+    rel = path.relative_to(REPO_ROOT)
+    if isinstance(exc, SyntaxError):
+        return (
+            f"Python cannot read {rel}: {exc.msg} on line {exc.lineno}.\n"
+            f"    {(exc.text or '').rstrip()}\n"
+            "Fix that line first: no test of this lab can run until the file loads."
+        )
+    if isinstance(exc, ImportError):
+        return (
+            f"{rel} could not be loaded because one of its imports failed: {exc}.\n"
+            "Check the `import` lines at the top of the file: the lab files import the finished "
+            "framework (`from sanic_ms... import ...`) and standard libraries only."
+        )
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    return (
+        f"{rel} raised {type(exc).__name__}: {exc} while Python loaded it (line {where.lineno}).\n"
+        "Code at the top level of the file runs on import: keep the work inside functions."
+    )
+
+
+@dataclass
+class Student:
+    """The files of one lab that the student edits, and the way to plug them into the framework."""
+
+    lab: manifest.Lab
+    folder: Path  # labs/NN or, with --solution, solutions/NN
+    monkeypatch: pytest.MonkeyPatch
+    loaded: dict[str, ModuleType] = field(default_factory=dict)
+
+    def path(self, filename: str) -> Path:
+        return self.folder / filename
+
+    def load(self, filename: str) -> ModuleType:
+        """Execute the student's file as a fresh private module (once per test)."""
+        if filename in self.loaded:
+            return self.loaded[filename]
+        if filename not in self.lab.files:
+            raise KeyError(f"lab {self.lab.id} has no student file {filename}")
+        path = self.path(filename)
+        if not path.exists():
+            pytest.fail(f"{path.relative_to(REPO_ROOT)} is missing: run `python -m grader build`")
+        name = f"_lab{self.lab.id}_{Path(filename).stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        self.monkeypatch.setitem(sys.modules, name, module)  # dataclasses and pickle look it up
+        try:
+            spec.loader.exec_module(module)
+        except BaseException as exc:  # noqa: BLE001 - any failure here is the student's to fix
+            pytest.fail(_describe_import_failure(path, exc), pytrace=False)
+        self.loaded[filename] = module
+        return module
+
+    def reference_name(self, filename: str) -> str:
+        """``db.py`` -> ``sanic_ms.db`` (the module the file rebuilds)."""
+        return self.lab.files[filename].removesuffix(".py").replace("/", ".")
+
+    def plug(self, filename: str) -> ModuleType:
+        """Load the student's file and make the reference framework use it (see module doc)."""
+        module = self.load(filename)
+        reference = self.reference_name(filename)
+        ref = importlib.import_module(reference)
+        defined = {
+            id(value): name
+            for name, value in vars(ref).items()
+            if getattr(value, "__module__", None) == reference
+        }
+        self.monkeypatch.setitem(sys.modules, reference, module)
+        for mod_name, mod in list(sys.modules.items()):
+            if mod is None or mod is module or not mod_name.startswith(("sanic_ms", "examples")):
+                continue
+            for attr, value in list(vars(mod).items()):
+                if value is ref:
+                    self.monkeypatch.setattr(mod, attr, module)
+                elif id(value) in defined and hasattr(module, defined[id(value)]):
+                    self.monkeypatch.setattr(mod, attr, getattr(module, defined[id(value)]))
+        return module
+
+
+@pytest.fixture
+def lab(request: pytest.FixtureRequest) -> manifest.Lab:
+    found = lab_of(request.path)
+    assert found is not None, f"{request.path} is not inside labs/NN/"
+    return found
+
+
+@pytest.fixture
+def student(
+    request: pytest.FixtureRequest, lab: manifest.Lab, monkeypatch: pytest.MonkeyPatch
+) -> Student:
+    solution = request.config.getoption("--solution")
+    return Student(lab, lab.solution_folder if solution else lab.folder, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Any:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    from sanic_ms import postgres
+
+    with postgres.temporary_database("lab") as dsn:
+        yield dsn
+
+
+# --------------------------------------------------------------------------- serving an app
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Any
+    body: Any  # parsed JSON when the answer is JSON, else text
+
+    def __repr__(self) -> str:
+        return f"HTTP {self.status} {self.body!r}"
+
+
+@dataclass
+class Served:
+    """An app listening on a loopback port, with a small HTTP client for the test."""
+
+    url: str
+    session: aiohttp.ClientSession
+    app: Any
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Reply:
+        async with self.session.request(method, self.url + path, **kwargs) as response:
+            text = await response.text()
+            try:
+                body = await response.json(content_type=None) if text else None
+            except ValueError:
+                body = text
+            return Reply(response.status, response.headers, body)
+
+    async def get(self, path: str, **kwargs: Any) -> Reply:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> Reply:
+        return await self.request("POST", path, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def _serve(app: Any) -> AsyncIterator[Served]:
+    app.config.MOTD = False  # the banner imports sanic_testing, which warns at import
+    server = await app.create_server(
+        host="127.0.0.1", port=0, return_asyncio_server=True, access_log=False
+    )
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+    port = server.server.sockets[0].getsockname()[1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield Served(f"http://127.0.0.1:{port}", session, app)
+    finally:
+        await server.before_stop()
+        server.close()
+        await server.wait_closed()
+        await server.after_stop()
+
+
+@pytest.fixture
+def serve() -> Any:
+    """``async with serve(app) as served: reply = await served.get("/users/1")``."""
+    return _serve
+
+
+# --------------------------------------------------------------------------- the loop watchdog
+
+
+def _student_files() -> frozenset[str]:
+    """Every file a student edits (labs/NN/<file>) and its solution (solutions/NN/<file>)."""
+    return frozenset(
+        str(folder / name)
+        for lab in labs().values()
+        for folder in (lab.folder, lab.solution_folder)
+        for name in lab.files
+    )
+
+
+def _is_student_frame(frame: FrameType) -> bool:
+    return frame.f_code.co_filename in STUDENT_FILES
+
+
+# Where the innermost running Python line may sit when the student's code blocks the loop: in the
+# student's file itself (time.sleep and busy loops are C calls or plain code there), or in a
+# synchronous I/O library it called. Async libraries (asyncpg, aiohttp, Sanic, ssl setup) are not
+# blamed on the student: their short stalls are outside the lab.
+BLOCKING_LIBRARIES = re.compile(
+    r"/(psycopg2?|requests|urllib3|httpx|pymysql|sqlite3|urllib|http|socket|subprocess|queue|"
+    r"threading|selectors|time)(/|\.py$)"
+)
+
+
+def _blocking(filename: str) -> bool:
+    return filename in STUDENT_FILES or bool(BLOCKING_LIBRARIES.search(filename))
+
+
+@dataclass
+class Block:
+    seconds: float
+    where: str  # "labs/00/app.py line 31 in fetch_user: time.sleep(0.5)"
+
+
+class LoopWatchdog:
+    """A thread that notices when the event loop stops answering, and who was running then."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: float = BLOCKING_LIMIT) -> None:
+        self.loop = loop
+        self.limit = limit
+        self.loop_thread = threading.get_ident()
+        self.blocks: list[Block] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="loop-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> list[Block]:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=1)
+        return self.blocks
+
+    def _student_line(self) -> str | None:
+        """The student's line running now, if it is what holds the loop (see ``_blocking``)."""
+        frame = sys._current_frames().get(self.loop_thread)
+        if frame is None or not _blocking(frame.f_code.co_filename):
+            return None
+        while frame is not None:
+            if _is_student_frame(frame):
+                info = traceback.extract_stack(frame, limit=1)[-1]
+                rel = Path(info.filename).relative_to(REPO_ROOT)
+                return f"{rel} line {info.lineno} in {info.name}: {(info.line or '').strip()}"
+            frame = frame.f_back
+        return None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            answered = threading.Event()
+            sent = time.monotonic()
+            try:
+                self.loop.call_soon_threadsafe(answered.set)
+            except RuntimeError:  # the loop is closed
+                return
+            culprit = None
+            while not answered.wait(PING_EVERY / 2):
+                if culprit is None and time.monotonic() - sent > PING_EVERY:
+                    culprit = self._student_line()
+                if self._stop.is_set():
+                    break
+            waited = time.monotonic() - sent
+            if culprit and waited >= self.limit:
+                self.blocks.append(Block(waited, culprit))
+            self._stop.wait(PING_EVERY)
+
+
+def _student_task(task: asyncio.Task) -> str | None:
+    """Where a pending task is, if its coroutine chain runs code from the student's file."""
+    coro = task.get_coro()
+    while coro is not None:
+        code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+        if code is not None and code.co_filename in STUDENT_FILES:
+            rel = Path(code.co_filename).relative_to(REPO_ROOT)
+            return f"{code.co_name} ({rel})"
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return None
+
+
+def _created_by_student() -> str | None:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if _is_student_frame(frame):
+            rel = Path(frame.f_code.co_filename).relative_to(REPO_ROOT)
+            return f"{rel} line {frame.f_lineno} in {frame.f_code.co_name}"
+        frame = frame.f_back
+    return None
+
+
+@pytest.fixture
+async def _loop_watchdog(request: pytest.FixtureRequest) -> AsyncIterator[LoopWatchdog]:
+    global STUDENT_FILES
+    STUDENT_FILES = _student_files()
+    loop = asyncio.get_running_loop()
+    before = asyncio.all_tasks(loop)
+    started: dict[asyncio.Task, str] = {}  # tasks whose creation ran through the student's file
+
+    def task_factory(loop, coro, **kwargs):
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        if where := _created_by_student():
+            started[task] = where
+        return task
+
+    previous_factory = loop.get_task_factory()
+    loop.set_task_factory(task_factory)
+    watchdog = LoopWatchdog(loop)
+    request.node.stash[WATCHDOG] = watchdog
+    watchdog.start()
+    yield watchdog
+    watchdog.stop()
+    loop.set_task_factory(previous_factory)
+    # Give tasks that are shutting down a moment, then look for the student's leftovers.
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks(loop) - before if t is not current and not t.done()]
+    left = sorted({where for t in pending if (where := started.get(t) or _student_task(t))})
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=1)
+    if left:
+        pytest.fail(
+            "When the test ended, a task your code started was still running (started at "
+            + "; ".join(left)
+            + ").\nEvery task you start must finish, or be cancelled and awaited when the app "
+            "stops (usually in an `after_server_stop` listener).",
+            pytrace=False,
+        )
+
+
+WATCHDOG = pytest.StashKey[LoopWatchdog]()
+
+
+# --------------------------------------------------------------------------- teaching messages
+
+TODO = re.compile(r"TODO task (?P<task>\d+): (?P<todo>[^\"'\\\n]*)")
+STUDENT_LINE = re.compile(r"((?:labs|solutions)/\d\d/[\w./-]+\.py)\"?, line (\d+)")
+STUDENT_LINE_SHORT = re.compile(r"((?:labs|solutions)/\d\d/[\w./-]+\.py):(\d+)")
+
+
+def _task_of(item: pytest.Item) -> int | None:
+    marker = item.get_closest_marker("task")
+    return marker.args[0] if marker and marker.args else None
+
+
+def _hint_line(lab: manifest.Lab, task: int) -> str:
+    return f"Stuck? `python -m grader hint {lab.id} {task}` prints a hint."
+
+
+def _explain(item: pytest.Item, lab: manifest.Lab, text: str) -> str | None:
+    """A plain-English message for a failure a student cannot act on as is, or None."""
+    task = _task_of(item)
+    checks = ""
+    if task is not None:
+        checks = (
+            f'This test checks task {task}, "{lab.task(task).title}" '
+            f'(labs/{lab.id}/README.md, "## {task}.").\n'
+        )
+    if match := TODO.search(text):
+        todo_task = int(match["task"])
+        lines = STUDENT_LINE.findall(text) or STUDENT_LINE_SHORT.findall(text)
+        where = f"{lines[-1][0]} line {lines[-1][1]}" if lines else f"your file in labs/{lab.id}"
+        first = (
+            f"Task {todo_task} is not done yet: {where} still raises\n"
+            f'    NotImplementedError("TODO task {todo_task}: {match["todo"].strip()}")\n'
+        )
+        if task is not None and todo_task != task:
+            first += f"This test checks task {task}, which needs task {todo_task} first.\n"
+            return first + _hint_line(lab, todo_task)
+        return first + checks + _hint_line(lab, task or todo_task)
+    if "Timeout (>" in text and "pytest-timeout" in text:
+        return (
+            f"This test did not finish within {LAB_TEST_TIMEOUT} s, so it was stopped.\n"
+            "Something waits forever: an `await` on something that never completes, a lock or a "
+            "pool connection that is never given back, or a loop that never ends.\n"
+            + checks
+            + (_hint_line(lab, task) if task else "")
+        )
+    if "was never awaited" in text or re.search(r"Exception ignored in: <coroutine object", text):
+        name = re.search(r"coroutine (?:object )?'?([\w.<>]+)", text.split("never awaited")[0])
+        what = f"`{name.group(1)}`" if name else "an async function"
+        return (
+            f"A coroutine was created and never awaited: {what} was called without `await`, "
+            "so its body never ran.\nPut `await` in front of the call (or pass the coroutine to "
+            "`asyncio.gather` / `create_task` and await that).\n"
+            + checks
+            + (_hint_line(lab, task) if task else "")
+        )
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    lab = lab_of(item.path)
+    if lab is None:
+        return report
+    watchdog = item.stash.get(WATCHDOG, None)
+    text = str(report.longrepr) + "\n" + "\n".join(content for _, content in report.sections)
+    if call.when == "call" and watchdog is not None:
+        blocks = watchdog.stop()
+        # An unfinished task (a TODO) explains the failure better than what it led to.
+        if blocks and report.outcome != "skipped" and not (report.failed and TODO.search(text)):
+            worst = max(blocks, key=lambda b: b.seconds)
+            task = _task_of(item)
+            report.outcome = "failed"
+            report.longrepr = (
+                f"Your code blocked the event loop for {worst.seconds:.2f} s at\n"
+                f"    {worst.where}\n"
+                "While it ran, the server could not answer anyone else. In async code, wait with "
+                "`await` (`await asyncio.sleep(...)`, an async driver such as asyncpg, an async "
+                "client such as aiohttp) instead of a call that makes the whole process wait.\n"
+                + (_hint_line(lab, task) if task else "")
+            )
+            return report
+    if report.failed:
+        if message := _explain(item, lab, text):
+            report.longrepr = message
+    return report
