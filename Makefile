@@ -36,3 +36,8 @@ db-stop: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache reports
+
+# Create the example tables and apply pending migrations; `make migrate ARGS=--status` lists them.
+.PHONY: migrate
+migrate: setup
+	$(PY) -m sanic_ms migrate examples.users examples.cities examples.roles $(ARGS)
