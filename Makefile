@@ -41,3 +41,11 @@ clean:
 .PHONY: migrate
 migrate: setup
 	$(PY) -m sanic_ms migrate examples.users examples.cities examples.roles $(ARGS)
+
+# Labs: `make lab N=03` runs lab 03's tests; `make watch N=03` reruns them on every save.
+.PHONY: lab watch
+lab: setup
+	$(PY) -m pytest labs/$(N)
+
+watch: setup
+	$(PY) -m grader.student watch $(N)
