@@ -26,6 +26,8 @@ class Lab:
     minutes: int  # estimated time
     files: dict[str, str]  # file a student edits (relative to labs/<id>) -> its source in the repo
     tasks: tuple[Task, ...]
+    # The repository the lab lives in (the grader points it at a copy, or its tests at a fixture).
+    root: Path = REPO_ROOT
 
     @property
     def points(self) -> int:
@@ -33,15 +35,15 @@ class Lab:
 
     @property
     def folder(self) -> Path:
-        return REPO_ROOT / "labs" / self.id
+        return self.root / "labs" / self.id
 
     @property
     def solution_folder(self) -> Path:
-        return REPO_ROOT / "solutions" / self.id
+        return self.root / "solutions" / self.id
 
     @property
     def notebook(self) -> Path:
-        return REPO_ROOT / "notebooks" / f"{self.id}_{self.slug}.ipynb"
+        return self.root / "notebooks" / f"{self.id}_{self.slug}.ipynb"
 
     def task(self, number: int) -> Task:
         for task in self.tasks:
@@ -51,7 +53,8 @@ class Lab:
 
 
 def load(path: Path = MANIFEST) -> dict[str, Lab]:
-    """Every lab in the manifest, keyed by id, in order."""
+    """Every lab in the manifest, keyed by id, in order (``<root>/labs/manifest.toml``)."""
+    path = Path(path)
     with path.open("rb") as f:
         raw = tomllib.load(f)
     labs = {}
@@ -67,5 +70,6 @@ def load(path: Path = MANIFEST) -> dict[str, Lab]:
             minutes=int(table.get("minutes", 0)),
             files=dict(table["files"]),
             tasks=tasks,
+            root=path.resolve().parent.parent,
         )
     return labs

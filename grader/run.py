@@ -1,0 +1,296 @@
+"""Run one lab's tests in a workspace, confined, and read back what the harness signed.
+
+A :class:`Run` is the raw result: per test (node id) its status and message, the collection
+errors, whether the session finished, and every sign of interference: lines on the results channel
+with a wrong signature, records out of order, pytest internals patched, sentinels that came out
+wrong. Scoring (``grader.scoring``) turns it into points.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from hashlib import sha256
+from pathlib import Path
+
+from grader import harness, sandbox
+from grader.workspace import Sentinels
+
+HARNESS_MODULE = "_grader_harness"
+LOG_TAIL = 20_000  # characters of the run's output kept for the instructor
+HIDDEN_FOLDER = re.compile(r"hidden_[0-9a-f]{8}")
+
+
+@dataclass
+class Limits:
+    timeout: float = 120.0  # seconds for the whole lab
+    test_timeout: float = 20.0  # seconds per test (a lab's own marker may set less)
+    memory_mb: int = 2048  # address space
+    processes: int = 96  # processes and threads of the run's account
+    file_mb: int = 64  # largest file the run may write
+
+    def rlimits(self) -> dict[str, int]:
+        return {
+            "AS": self.memory_mb * 1024 * 1024,
+            "NPROC": self.processes,
+            "FSIZE": self.file_mb * 1024 * 1024,
+            "CORE": 0,
+            "NOFILE": 1024,
+            "CPU": int(self.timeout) + 30,  # a backstop should the wall clock kill ever fail
+        }
+
+
+@dataclass
+class TestOutcome:
+    status: str  # "passed", "failed", "error", "skipped"
+    message: str = ""
+    task: int | None = None
+    duration: float = 0.0
+
+
+@dataclass
+class Run:
+    tests: dict[str, TestOutcome] = field(default_factory=dict)  # normalised node id -> outcome
+    collected: list[dict] = field(default_factory=list)  # {"nodeid", "task"} in run order
+    collect_errors: list[dict] = field(default_factory=list)
+    finished: bool = False
+    timed_out: bool = False
+    returncode: int | None = None
+    seconds: float = 0.0
+    integrity: list[str] = field(default_factory=list)  # why the run cannot be trusted
+    log: str = ""  # the tail of stdout+stderr: for the instructor, never for the student
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Run:
+        tests = {k: TestOutcome(**v) for k, v in data.pop("tests").items()}
+        return cls(tests=tests, **data)
+
+
+@dataclass
+class Request:
+    """One run to make: a workspace, the lab folder to test, and how to confine it."""
+
+    workspace: Path
+    lab_id: str
+    private: Path  # a folder only the grader can open: the results file and log go here
+    tmp: Path  # the run's HOME and TMPDIR, writable by the run's account
+    limits: Limits
+    database_url: str | None = None
+    account: sandbox.Account | None = None
+    net: str = "none"
+    sentinels: Sentinels | None = None
+    extra_args: tuple[str, ...] = ()
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def harness_folder(base: Path) -> Path:
+    """A folder holding the harness plugin under a name no lab file can shadow."""
+    folder = base / "harness"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{HARNESS_MODULE}.py"
+    target.write_bytes(Path(harness.__file__).read_bytes())
+    os.chmod(folder, 0o755)
+    os.chmod(target, 0o644)
+    return folder
+
+
+def _env(request: Request, harness_dir: Path) -> dict[str, str]:
+    venv_bin = str(Path(sys.executable).parent)
+    env = {
+        "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(request.tmp),
+        "TMPDIR": str(request.tmp),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONPATH": str(harness_dir),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONHASHSEED": "0",
+        "GRADING": "1",
+    }
+    if request.account is not None:
+        env["USER"] = env["LOGNAME"] = request.account.name
+    if request.database_url:
+        env["DATABASE_URL"] = request.database_url
+    env.update(request.extra_env)
+    return env
+
+
+def execute(request: Request, harness_dir: Path) -> Run:
+    """Run pytest on ``labs/<id>`` in the workspace, wait (bounded), verify and parse the records."""
+    key = secrets.token_bytes(32)
+    results_path = request.private / f"results-{secrets.token_hex(8)}.jsonl"
+    log_path = request.private / "output.log"
+    out_fd = os.open(results_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    argv = [
+        sys.executable, "-m", "pytest", f"labs/{request.lab_id}",
+        "-p", HARNESS_MODULE, "-p", "no:cacheprovider", "-q", "--color=no",
+        f"--timeout={request.limits.test_timeout:g}", "-o", "console_output_style=classic",
+        *request.extra_args,
+    ]  # fmt: skip
+    orders = {
+        "argv": argv,
+        "env": _env(request, harness_dir),
+        "cwd": str(request.workspace),
+        "uid": request.account.uid if request.account else None,
+        "gid": request.account.gid if request.account else None,
+        "net": request.net,
+        "limits": request.limits.rlimits(),
+        "key": key.hex(),
+        "out_fd": out_fd,
+        "sentinel": request.sentinels.filename if request.sentinels else "",
+    }
+    orders_read, orders_write = os.pipe()
+    os.write(orders_write, json.dumps(orders).encode())
+    os.close(orders_write)
+    started = time.monotonic()
+    run = Run()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(sandbox.CONFINE), str(orders_read)],
+            stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
+            pass_fds=(orders_read, out_fd), start_new_session=True, cwd=request.workspace,
+        )  # fmt: skip
+    finally:
+        os.close(orders_read)
+        os.close(out_fd)
+        os.close(log_fd)
+    try:
+        run.returncode = process.wait(timeout=request.limits.timeout)
+    except subprocess.TimeoutExpired:
+        run.timed_out = True
+        sandbox.kill_group(process.pid)
+        run.returncode = process.wait()
+    finally:
+        # Whatever the run left behind (a daemon, a fork bomb) goes with it.
+        sandbox.kill_group(process.pid)
+        if request.account is not None:
+            sandbox.kill_account(request.account.uid)
+    run.seconds = round(time.monotonic() - started, 3)
+    run.log = _tail(log_path)
+    _read_records(run, results_path, key, request)
+    if run.returncode == 111 and not run.collected:
+        run.integrity.append("the grader could not confine the run (see the log)")
+    return run
+
+
+def _tail(path: Path) -> str:
+    with path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - LOG_TAIL))
+        return f.read().decode("utf-8", "replace")
+
+
+def _normalise(nodeid: str) -> str:
+    return HIDDEN_FOLDER.sub("hidden", nodeid)
+
+
+def _read_records(run: Run, path: Path, key: bytes, request: Request) -> None:
+    expected_seq, pid, bad = 0, None, 0
+    phases: dict[str, dict[str, dict]] = {}
+    with path.open("rb") as f:
+        data = f.read(256 * 1024 * 1024)
+    for line in data.splitlines():
+        payload, _, signature = line.rpartition(b" ")
+        good = hmac.new(key, payload, sha256).hexdigest().encode()
+        if not payload or not hmac.compare_digest(signature, good):
+            bad += 1
+            continue
+        record = json.loads(payload)
+        if record.get("seq") != expected_seq or (pid is not None and record.get("pid") != pid):
+            run.integrity.append("results channel: records out of order")
+            break
+        expected_seq += 1
+        pid = record.get("pid")
+        kind = record.get("kind")
+        if kind == "collected":
+            run.collected = [
+                {"nodeid": _normalise(i["nodeid"]), "task": i["task"], "file": i["file"]}
+                for i in record["items"]
+            ]
+        elif kind == "collect_error":
+            run.collect_errors.append(
+                {"nodeid": _normalise(record["nodeid"]), "message": record["message"]}
+            )
+        elif kind == "test":
+            phases.setdefault(_normalise(record["nodeid"]), {})[record["when"]] = record
+        elif kind == "finish":
+            run.finished = True
+            if record["tampered"]:
+                run.integrity.append("pytest internals replaced: " + ", ".join(record["tampered"]))
+    if bad:
+        run.integrity.append(f"results channel: {bad} line(s) not signed by the harness (forged)")
+    tasks = {item["nodeid"]: item["task"] for item in run.collected}
+    for nodeid, by_phase in phases.items():
+        run.tests[nodeid] = _combine(by_phase, tasks.get(nodeid))
+    if request.sentinels is not None:
+        _check_sentinels(run, request.sentinels)
+
+
+def _combine(by_phase: dict[str, dict], task: int | None) -> TestOutcome:
+    """One outcome from setup / call / teardown: passed only when every phase passed."""
+    duration = sum(r.get("duration", 0) for r in by_phase.values())
+    for when in ("setup", "call", "teardown"):
+        record = by_phase.get(when)
+        if record is None:
+            if when == "call" and by_phase.get("setup", {}).get("outcome") == "passed":
+                return TestOutcome("error", "the test never finished", task, duration)
+            continue
+        if record["outcome"] == "failed":
+            status = "failed" if when == "call" else "error"
+            return TestOutcome(status, record.get("message", ""), task, duration)
+        if record["outcome"] == "skipped" or record.get("xfail"):
+            return TestOutcome("skipped", record.get("message", ""), task, duration)
+    if "call" not in by_phase:
+        return TestOutcome("error", "the test never ran", task, duration)
+    return TestOutcome("passed", "", task, duration)
+
+
+def _check_sentinels(run: Run, sentinels: Sentinels) -> None:
+    def outcome(name: str) -> str | None:
+        for nodeid, result in run.tests.items():
+            if nodeid.endswith(f"{sentinels.filename}::test_{name}"):
+                return result.status
+        return None
+
+    passing, failing = outcome(sentinels.passing), outcome(sentinels.failing)
+    if passing is None and failing is None:
+        # Sentinels run first: none reported is fine only when nothing ran (a crash on import).
+        if run.finished or any(r.status == "passed" for r in run.tests.values()):
+            run.integrity.append("the sentinel tests did not run")
+    elif passing != "passed" or failing != "failed":
+        run.integrity.append(
+            f"sentinels wrong: the one that must pass {passing or 'did not run'}, "
+            f"the one that must fail {failing or 'did not run'}"
+        )
+    run.tests = {k: v for k, v in run.tests.items() if sentinels.filename not in k}
+    run.collected = [i for i in run.collected if i["file"] != sentinels.filename]
+
+
+def new_private(base: Path) -> Path:
+    path = Path(tempfile.mkdtemp(prefix="private-", dir=base))
+    os.chmod(path, 0o700)
+    return path
+
+
+def signal_name(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return signal.Signals(-code).name
+        except ValueError:
+            pass
+    return str(code)
