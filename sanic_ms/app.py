@@ -12,6 +12,7 @@ from . import middleware, settings as default_settings
 from .client import Client, Clients
 from .db import Database
 from .log import setup_logging
+from .openapi import setup as setup_openapi
 from .postgres import resolve
 
 _NAME = re.compile(r"[A-Za-z][\w-]*\Z")
@@ -32,6 +33,7 @@ def create_app(name: str, settings: dict[str, Any] | ModuleType | None = None) -
     app.config.update(config)
     setup_logging(app.config.LOG_CONFIG, app.config.LOG_LEVEL)
     middleware.setup(app)
+    setup_openapi(app)  # /openapi/spec.json, Swagger UI, request validation
 
     @app.before_server_start
     async def _start(app: Sanic) -> None:
