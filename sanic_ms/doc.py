@@ -20,7 +20,8 @@ What ``consumes`` and ``produces`` take (a "schema source"):
 - a Python type: ``int``, ``float``, ``str``, ``bool``, ``dict``, ``list``, ``date``, ``datetime``,
   ``time``, ``UUID``, ``Decimal``;
 - a plain class whose public attributes are sources (the 2018 "API class", e.g. ``CityApi``);
-- a field helper below (``doc.String("the name", required=False)``), or a raw JSON schema
+- a field helper below (``doc.String("the name", required=False)``), a model with changes
+  ``doc.Model(Users, extra={"city": Cities}, exclude=["sex"])``, or a raw JSON schema
   ``doc.Schema({...})``.
 
 The metadata lives in one ``RouteDoc`` object in the handler's ``__dict__``: ``functools.wraps``
@@ -123,7 +124,11 @@ def consumes(
     required: bool = True,
     partial: bool = False,
 ):
-    """Declare what the route reads. A peewee model as the body is validated before the handler."""
+    """Declare what the route reads; requests are validated against it before the handler runs.
+
+    ``location``: "body" (a JSON body), or "query", "header", "cookie" (an object source whose
+    properties are the parameters), or "path" (schemas for the route's own parameters).
+    """
     if location not in LOCATIONS:
         raise ValueError(f"doc.consumes: location must be one of {LOCATIONS}, not {location!r}")
 
@@ -263,6 +268,28 @@ class Dictionary(Field):
         super().__init__(*args, **kwargs)
 
 
+class Model(Field):
+    """A peewee model's columns, changed: ``doc.Model(Users, extra={"city": Cities})``.
+
+    For handlers that return a row plus what they fetched elsewhere, or fewer columns.
+    """
+
+    type = "object"
+
+    def __init__(
+        self,
+        model: Any,
+        *args: Any,
+        extra: dict | None = None,
+        exclude: tuple[str, ...] | list[str] = (),
+        **kwargs: Any,
+    ):
+        self.model = model
+        self.extra_fields = dict(extra or {})
+        self.exclude = tuple(exclude)
+        super().__init__(*args, **kwargs)
+
+
 class Schema(Field):
     """A raw JSON schema (OpenAPI 3.0 dialect), used as given."""
 
@@ -286,6 +313,7 @@ __all__ = [
     "Float",
     "Integer",
     "List",
+    "Model",
     "Produces",
     "RouteDoc",
     "Schema",

@@ -210,6 +210,8 @@ class Schemas:
             schema["required"] = required
         if purpose != RESPONSE:
             schema["additionalProperties"] = False  # a misspelt field is an error, not ignored
+        if purpose == PATCH:
+            schema["minProperties"] = 1  # an update that changes nothing is a mistake
         if (
             model.__doc__
             and purpose == RESPONSE
@@ -268,8 +270,9 @@ class Schemas:
                 self.api_ref(help_text)
             schema["x-references"] = f"#/components/schemas/{name}"
             return [f"References {name} (see the {name} schema)."]
-        if isinstance(help_text, str) and _API.match(help_text):
-            schema["x-references"] = help_text
+        found = _API.search(help_text) if isinstance(help_text, str) else None
+        if found:
+            schema["x-references"] = found.group(1)
             return [f"References {help_text}."]
         return [str(help_text)]
 
@@ -321,7 +324,19 @@ class Schemas:
 
     def _helper(self, helper: doc.Field) -> dict:
         schema = helper.schema()
-        if isinstance(helper, doc.List):
+        if isinstance(helper, doc.Model):
+            schema = self.model(helper.model, RESPONSE)
+            for name in helper.exclude:
+                if schema["properties"].pop(name, None) is None:
+                    raise SchemaError(f"doc.Model: {helper.model.__name__} has no column {name!r}")
+            required = [n for n in schema.get("required", []) if n not in helper.exclude]
+            extra = self._object(helper.extra_fields)
+            schema["properties"].update(extra["properties"])
+            required += extra.get("required", [])
+            schema.pop("required", None)
+            if required:
+                schema["required"] = required
+        elif isinstance(helper, doc.List):
             schema["items"] = self.source(helper.items) if helper.items is not None else {}
         elif isinstance(helper, doc.Dictionary):
             schema.update(self._object(helper.fields))
@@ -349,8 +364,9 @@ _PYTHON_TYPES: dict[type, dict] = {
 }
 
 
-# help_text that names an API: "/cities/{id}", "GET /cities/{id}" or a URL.
-_API = re.compile(r"^((GET|POST|PUT|PATCH|DELETE) )?(/|https?://)\S*$")
+# help_text that names an API: "/cities/{id}", "cities: GET /cities/{id}" or a URL. (A slash
+# inside a word, as in "km/h", is not a path.)
+_API = re.compile(r"(?:^|\s)((?:(?:GET|POST|PUT|PATCH|DELETE)\s+)?(?:https?://\S+|/[\w{}/.:-]*))")
 
 
 def _sentences(*parts: str | None) -> str:
@@ -405,12 +421,12 @@ ERROR_SCHEMA = {
 }
 PAGINATION_SCHEMA = {
     "type": "object",
-    "required": ["page", "size", "total", "pages"],
+    "required": ["page", "size", "total"],
     "properties": {
         "page": {"type": "integer", "description": "This page, from 1."},
         "size": {"type": "integer", "description": "Rows per page."},
         "total": {"type": "integer", "description": "Rows in all pages."},
-        "pages": {"type": "integer", "description": "Number of pages."},
+        "pages": {"type": "integer", "description": "Number of pages (when the service says)."},
     },
 }
 _ERROR_RESPONSES = {
@@ -542,12 +558,14 @@ class Builder:
                 continue
             obj = self._object_schema(consumed)
             for name, schema in obj.get("properties", {}).items():
-                required = name in obj.get("required", [])
+                required = name in obj.get("required", []) or consumed.location == "path"
+                schema = {k: v for k, v in schema.items() if k not in {"readOnly", "x-references"}}
+                description = schema.pop("description", None)
+                json_schema = to_json_schema(schema, self.schemas.components)
+                checked.append(Parameter(name, consumed.location, json_schema, required))
                 if consumed.location == "path":
                     overrides[name] = schema
                     continue
-                schema = dict(schema)
-                description = schema.pop("description", None)
                 parameter = {
                     "name": name,
                     "in": consumed.location,
@@ -557,15 +575,13 @@ class Builder:
                 if description:
                     parameter["description"] = description
                 parameters.append(parameter)
-                checked.append(
-                    Parameter(
-                        name,
-                        consumed.location,
-                        to_json_schema(schema, self.schemas.components),
-                        required,
-                    )
-                )
         path_params = self._path_params(route, overrides)
+        unknown = set(overrides) - {p["name"] for p in path_params}
+        if unknown:
+            raise SchemaError(
+                f"route {route.name}: doc.consumes(location='path') names {sorted(unknown)}, "
+                f"which are not parameters of {route.uri}"
+            )
         if path_params or parameters:
             operation["parameters"] = path_params + parameters
 
@@ -586,7 +602,7 @@ class Builder:
         operation["responses"] = self._responses(docs, method)
         if path_params:
             operation["responses"]["404"] = {"$ref": "#/components/responses/NotFound"}
-        if body is not None or parameters:
+        if body is not None or checked:
             operation["responses"]["400"] = {"$ref": "#/components/responses/BadRequest"}
         operation["responses"]["default"] = {"$ref": "#/components/responses/Error"}
         validator = None

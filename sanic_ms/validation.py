@@ -1,10 +1,10 @@
 """Check a request against what its route declared with ``doc.consumes``, before the handler runs.
 
-A bad request gets 400 and the error envelope, with one entry per wrong field::
+A bad request gets 400 and the error envelope, with one entry per wrong field (the same shape the
+example services use for their own checks)::
 
     {"code": 400, "message": "Request body is invalid (2 fields)",
-     "error": [{"location": "body", "field": "age", "message": "'x' is not of type 'integer'"},
-               {"location": "body", "field": "name", "message": "is required"}]}
+     "error": {"age": "'x' is not of type 'integer'", "name": "is required"}}
 """
 
 from __future__ import annotations
@@ -83,9 +83,9 @@ def _field_of(error: ValidationError) -> str:
     return path.lstrip(".")
 
 
-def _entries(validator: Draft202012Validator, instance: Any, location: str) -> list[dict]:
-    """One entry per wrong field: the first problem found with each."""
-    found: dict[str, dict] = {}
+def _entries(validator: Draft202012Validator, instance: Any) -> dict[str, str]:
+    """One entry per wrong field (its dotted path): the first problem found with it."""
+    found: dict[str, str] = {}
     for error in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path)):
         base = _field_of(error)
         if error.validator == "required":
@@ -95,19 +95,17 @@ def _entries(validator: Draft202012Validator, instance: Any, location: str) -> l
             allowed = set(error.schema.get("properties", {}))
             for extra in sorted(k for k in error.instance if k not in allowed):
                 name = f"{base}.{extra}" if base else extra
-                found.setdefault(
-                    name, {"location": location, "field": name, "message": "is not a known field"}
-                )
+                found.setdefault(name, "unknown field")
             continue
         else:
-            name, message = base or location, error.message
-        found.setdefault(name, {"location": location, "field": name, "message": message})
-    return list(found.values())
+            name, message = base or "body", error.message
+        found.setdefault(name, message)
+    return found
 
 
 @dataclass
 class Parameter:
-    """One declared query/header/cookie parameter: its name, JSON schema and whether required."""
+    """One declared path/query/header/cookie parameter: name, JSON schema, whether required."""
 
     name: str
     location: str
@@ -134,39 +132,47 @@ class RequestValidator:
         ]
 
     def check(self, request: Any, parsed_body: Any) -> None:
-        problems: list[dict] = []
+        """Raise BadRequest naming every wrong parameter and body field."""
+        problems: dict[str, str] = {}
         for param, validator in self._params:
-            if param.location == "query":
-                raw = request.args.getlist(param.name) or []
-            else:
-                source = request.headers if param.location == "header" else request.cookies
-                value = source.get(param.name)
-                raw = [] if value is None else [value]
-            if not raw:
+            present, value = _read(request, param)
+            if not present:
                 if param.required:
-                    problems.append(
-                        {"location": param.location, "field": param.name, "message": "is required"}
-                    )
+                    problems[param.name] = f"is required (a {param.location} parameter)"
                 continue
-            value = _coerce(raw, param.schema)
             for error in validator.iter_errors(value):
-                problems.append(
-                    {"location": param.location, "field": param.name, "message": error.message}
-                )
+                problems[param.name] = error.message
                 break
+        params_wrong = bool(problems)
         if self._body is not None:
             if parsed_body is None:
                 if self.body_required:
-                    problems.append(
-                        {"location": "body", "field": "body", "message": "a JSON body is required"}
-                    )
+                    problems["body"] = "a JSON body is required"
             else:
-                problems.extend(_entries(self._body, parsed_body, "body"))
+                for name, message in _entries(self._body, parsed_body).items():
+                    problems.setdefault(name, message)
         if problems:
-            where = {p["location"] for p in problems}
-            what = "Request body is invalid" if where == {"body"} else "Request is invalid"
+            what = "Request is invalid" if params_wrong else "Request body is invalid"
             count = len(problems)
             raise errors.BadRequest(f"{what} ({count} field{'s' if count > 1 else ''})", problems)
+
+
+def _read(request: Any, param: Parameter) -> tuple[bool, Any]:
+    """Whether the parameter was sent, and its value typed as its schema says when it reads so."""
+    if param.location == "path":
+        value = request.match_info.get(param.name)
+        if value is not None and not isinstance(value, str | int | float):
+            value = str(value)  # Sanic casts uuid and ymd parameters; the schema wants text
+        return value is not None, value
+    if param.location == "query":
+        raw = request.args.getlist(param.name) or []
+    else:
+        source = request.headers if param.location == "header" else request.cookies
+        value = source.get(param.name)
+        raw = [] if value is None else [value]
+    if not raw:
+        return False, None
+    return True, _coerce(raw, param.schema)
 
 
 def _types(schema: dict) -> list[str]:
