@@ -31,6 +31,7 @@ _LOST_CONNECTION = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.ConnectionFailureError,
     asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,  # protocol left mid-operation by a dropped backend
     ConnectionError,
     OSError,
 )
@@ -181,6 +182,11 @@ class Database:
         try:
             yield conn
         finally:
+        except BaseException as exc:
+            if isinstance(exc, _LOST_CONNECTION) or isinstance(exc.__cause__, _LOST_CONNECTION):
+                # Never hand a broken connection to the next request: the pool opens a new one.
+                conn.terminate()
+            raise
             await pool.release(conn)
         # END SOLUTION
 
