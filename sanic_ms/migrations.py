@@ -237,6 +237,7 @@ class MigrationModel:
         self.database = _unwrap(database)
         self.migrator = PostgresqlMigrator(self.database)
         self._notes: list[str] = []
+        self._created = False  # whether this run created the model's table
 
     # -- names ---------------------------------------------------------------------------------
 
@@ -273,7 +274,7 @@ class MigrationModel:
             if not _table_exists(self.database, self.table()):
                 with self.database.bind_ctx([self._model], bind_refs=False, bind_backrefs=False):
                     self._model.create_table(safe=True)
-                report.created = True
+                report.created = self._created = True
         done = {row.version for row in _records(self.database, self.table())}
         for migration in self._migrations:
             if migration.version in done:
@@ -383,13 +384,30 @@ class MigrationModel:
         return self._lazy(build)
 
     def rename_table(self, old: str, new: str | None = None) -> Operation:
-        """Rename table ``old`` to ``new`` (default: this model's table)."""
+        """Rename table ``old`` to ``new`` (default: this model's table), with its records.
+
+        After a model's ``table_name`` changes, this run first creates the new table empty; the
+        rename then replaces that empty table with the old one and moves the old table's
+        ``migrate_record`` rows to the new name.
+        """
         new = new or self.table()
+        if old == self.table():
+            raise ValueError(
+                f"rename_table({old!r}) would rename {self._model.__name__}'s own table away: "
+                f"set its table_name to the new name and call rename_table({old!r}) instead"
+            )
 
         def build():
             has_old = _table_exists(self.database, old)
             has_new = _table_exists(self.database, new)
+            if has_old and has_new and new == self.table() and self._created:
+                if _has_rows(self.database, new):
+                    raise MigrationError(f"cannot rename table {old} to {new}: {new} has rows")
+                self._note(f"table {new} was created empty by this run; replaced by {old}")
+                self.database.execute_sql(f'DROP TABLE "{new}"')
+                has_new = False
             if has_old and not has_new:
+                _move_records(self.database, old, new)
                 return self.migrator.rename_table(old, new)
             if has_new and not has_old:
                 return self._note(f"table {new} exists, {old} absent: not renamed")
@@ -512,6 +530,24 @@ def _constraint_exists(database: peewee.Database, table: str, name: str) -> bool
         (table, name),
     )
     return cursor.fetchone() is not None
+
+
+def _has_rows(database: peewee.Database, table: str) -> bool:
+    return database.execute_sql(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone() is not None
+
+
+def _move_records(database: peewee.Database, old: str, new: str) -> None:
+    """Records follow a renamed table; where both names hold a version, the old row is kept."""
+    if not _table_exists(database, RECORD_TABLE):
+        return
+    database.execute_sql(
+        f"DELETE FROM {RECORD_TABLE} n WHERE n.table_name = %s AND EXISTS"
+        f" (SELECT 1 FROM {RECORD_TABLE} o WHERE o.table_name = %s AND o.version = n.version)",
+        (new, old),
+    )
+    database.execute_sql(
+        f"UPDATE {RECORD_TABLE} SET table_name = %s WHERE table_name = %s", (new, old)
+    )
 
 
 @contextmanager

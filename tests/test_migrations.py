@@ -370,9 +370,8 @@ def test_helpers_change_an_existing_table(dsn):
         query(dsn, "INSERT INTO books (title, pages) VALUES ('Empty', 0)")
 
 
-def test_rename_table_moves_the_table_and_its_sequence(dsn):
-    query(dsn, "CREATE TABLE old_books (id serial PRIMARY KEY, title varchar(100))")
-    query(dsn, "INSERT INTO old_books (title) VALUES ('Dune')")
+def test_renaming_a_models_table_brings_its_rows_sequence_and_records(dsn):
+    """The model's table_name changed from old_books to books on an already migrated database."""
 
     class Old(peewee.Model):
         title = peewee.CharField(max_length=100)
@@ -383,15 +382,51 @@ def test_rename_table_moves_the_table_and_its_sequence(dsn):
     class OldMigration(MigrationModel):
         _model = Old
 
-        @info(version="v1")
+        @info(version="v1", author="ada")
         def migrate_v1(self):
-            migrate(self.rename_table("old_books", "books"))
+            migrate(self.add_index("title"))
 
     migrations.apply(OldMigration, dsn)
+    query(dsn, "INSERT INTO old_books (title) VALUES ('Dune')")
 
+    class BookMigration(MigrationModel):
+        _model = Books
+
+        @info(version="v1", author="ada")
+        def migrate_v1(self):
+            migrate(self.add_index("title"))
+
+        @info(version="v2", author="bob")
+        def migrate_v2(self):
+            migrate(self.rename_table("old_books"), self.add_column("pages"))
+
+    report = migrations.apply(BookMigration, dsn)
+
+    assert report.models[0].created  # books did not exist yet: created empty, then replaced
     assert query(dsn, "SELECT title FROM books") == [("Dune",)]
+    assert "old_books" not in {
+        t
+        for (t,) in query(
+            dsn, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        )
+    }
     query(dsn, "INSERT INTO books (title) VALUES ('Emma')")  # the renamed sequence still serves
     assert query(dsn, "SELECT id FROM books ORDER BY id") == [(1,), (2,)]
+    assert records(dsn, "books") == [("v1", "ada"), ("v2", "bob")]
+    assert records(dsn, "old_books") == []
+    assert migrations.apply(BookMigration, dsn).applied == 0
+
+
+def test_renaming_a_models_own_table_away_is_refused(dsn):
+    class BookMigration(MigrationModel):
+        _model = Books
+
+        @info(version="v1")
+        def migrate_v1(self):
+            migrate(self.rename_table("books", "volumes"))
+
+    with pytest.raises(MigrationError, match="own table away"):
+        migrations.apply(BookMigration, dsn)
 
 
 def test_on_a_fresh_table_the_helpers_converge_and_say_so(dsn):
