@@ -8,7 +8,7 @@ from typing import Any
 
 from sanic import Sanic
 
-from . import middleware, settings as default_settings
+from . import middleware, settings as default_settings, tracing
 from .client import Client, Clients
 from .db import Database
 from .log import setup_logging
@@ -33,6 +33,7 @@ def create_app(name: str, settings: dict[str, Any] | ModuleType | None = None) -
     app.config.update(config)
     setup_logging(app.config.LOG_CONFIG, app.config.LOG_LEVEL)
     middleware.setup(app)
+    tracing.setup(app)
     setup_openapi(app)  # /openapi/spec.json, Swagger UI, request validation
 
     @app.before_server_start

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from . import errors
+from . import errors, tracing
 
 SessionFactory = Callable[["Client"], Any]
 
@@ -78,11 +78,14 @@ class Client:
         if headers:
             sent.update(headers)
         try:
-            async with self.session.request(
-                method, url, params=params, json=json, headers=sent
-            ) as response:
-                status = response.status
-                raw = await response.read()
+            # A CLIENT span from send to response; it writes the B3 headers into ``sent``.
+            with tracing.client_span(self.name, method, path, sent) as span:
+                async with self.session.request(
+                    method, url, params=params, json=json, headers=sent
+                ) as response:
+                    status = response.status
+                    span.set_status(status)
+                    raw = await response.read()
         except TimeoutError:
             raise errors.GatewayTimeout(
                 f"{self.name} did not answer within {self.timeout:g} s",

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from . import errors
+from . import errors, tracing
 from .postgres import mask
 
 
@@ -68,7 +68,8 @@ class Connection:
 
     async def _run(self, method: str, query: str, args: Sequence[Any]) -> Any:
         try:
-            return await getattr(self._conn, method)(query, *args)
+            with tracing.query_span(query, args):  # a CLIENT span, finished even on error
+                return await getattr(self._conn, method)(query, *args)
         except Exception as exc:
             translated = translate(exc)
             if translated is exc:

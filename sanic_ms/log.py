@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 from sanic.request import Request
 
+from . import tracing as _tracing
+
 log = logging.getLogger("sanic_ms")
 
 _configured: str | None = None
@@ -106,7 +108,8 @@ def logger(
             return result
 
         call.__sanic_ms_logger__ = {**fields, "category": category, "tracing": tracing}
-        return call
+        # A local span per call, child of the active span; the log line is written inside it.
+        return _tracing.traced(call, fn.__qualname__) if tracing else call
 
     return decorate
 

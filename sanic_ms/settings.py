@@ -29,6 +29,14 @@ CLIENT_TIMEOUT = 5.0  # seconds for a whole downstream call
 ZIPKIN_URL: str | None = None  # e.g. http://127.0.0.1:9411; None: spans are not reported
 TRACING_ENABLED = True
 TRACING_SAMPLE_RATE = 1.0
+TRACING_PROPAGATION = "b3multi"  # what we send downstream: X-B3-* headers, or "b3single"
+TRACING_TRACE_ID_128BIT = False  # new traces get 16-hex IDs; True: 32 (W3C-compatible)
+TRACING_SQL_PARAMS = False  # record bind values in sql.params (off: they may be personal data)
+TRACING_QUEUE_SIZE = 10_000  # finished spans waiting to be posted; beyond this they are dropped
+TRACING_BATCH_SIZE = 200  # spans per POST
+TRACING_FLUSH_INTERVAL = 0.5  # seconds between posts (sooner when a batch is full)
+TRACING_POST_TIMEOUT = 2.0  # seconds one POST may take before it counts as failed
+TRACING_FLUSH_TIMEOUT = 5.0  # seconds to post what is queued when the server stops
 
 # HTTP.
 CORS_ORIGINS = "*"  # comma-separated origins, "*" for any, "" to send no CORS headers

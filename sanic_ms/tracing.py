@@ -10,13 +10,16 @@ How a request is traced:
   The active span lives in a ``ContextVar``, so tasks started by ``asyncio.gather`` inherit it
   and their spans become siblings. With no active span (outside a request, or tracing off) or an
   unsampled one they cost next to nothing and record nothing.
-- ``TraceIdsFilter`` puts ``trace_id`` / ``span_id`` on every log record written in a request.
+- ``current_ids`` gives ``sanic_ms.log`` the ``trace_id`` / ``span_id`` for every log line
+  written while serving a request.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import opentracing
@@ -185,6 +188,13 @@ class SpanGuard:
         if self.span is not None:
             self.span.tags[key] = value
 
+    def set_status(self, status: int) -> None:
+        """Tag the HTTP status; 5xx also marks the span as an error."""
+        if self.span is not None:
+            self.span.tags["http.status_code"] = status
+            if status >= 500:
+                self.span.tags["error"] = str(status)
+
 
 NOT_RECORDED = SpanGuard(None)
 
@@ -245,27 +255,35 @@ def local_span(name: str, tags: dict[str, Any] | None = None) -> SpanGuard:
     return SpanGuard(span, tracer.scope_manager.activate(span, False))
 
 
+def traced(fn: Callable, name: str | None = None) -> Callable:
+    """Wrap async ``fn`` so each call is a ``local_span`` (named after the function)."""
+    name = name or fn.__qualname__
+
+    @functools.wraps(fn)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        with local_span(name):
+            return await fn(*args, **kwargs)
+
+    return run
+
+
 # --------------------------------------------------------------------------------------------
-# Log correlation.
+# Log correlation: ``sanic_ms.log.ContextFilter`` calls ``current_ids`` for every record.
 
 
-class TraceIdsFilter(logging.Filter):
-    """Adds ``trace_id`` and ``span_id`` of the active span to each log record.
+def current_ids() -> tuple[str, str] | None:
+    """``(trace_id, span_id)`` of the active span, or None outside a traced request.
 
-    Attach it to a handler. Lines logged after the response middleware closed the request's span
-    (Sanic's access log) still get the request's IDs, through Sanic's current request.
+    Lines logged after the response middleware closed the request's span (an access log) still
+    get the request's IDs, through Sanic's current request.
     """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        scope = _SCOPE.get(None)
+    scope = _SCOPE.get(None)
+    if scope is None:
+        scope = _request_scope()
         if scope is None:
-            scope = _request_scope()
-            if scope is None:
-                return True
-        context = scope.span.context
-        record.trace_id = context.trace_id
-        record.span_id = context.span_id
-        return True
+            return None
+    context = scope.span.context
+    return context.trace_id, context.span_id
 
 
 def _request_scope() -> opentracing.Scope | None:
@@ -276,15 +294,6 @@ def _request_scope() -> opentracing.Scope | None:
     except Exception:  # outside a request: Sanic raises ServerError
         return None
     return getattr(request.ctx, "trace_scope", None)
-
-
-def current_ids() -> tuple[str, str] | tuple[None, None]:
-    """``(trace_id, span_id)`` of the active span, or ``(None, None)``."""
-    scope = _SCOPE.get(None)
-    if scope is None:
-        return None, None
-    context = scope.span.context
-    return context.trace_id, context.span_id
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,12 +385,16 @@ def setup(app) -> None:
     """
     from sanic.response import json
 
+    from . import log as sanic_ms_log
+
     app.ctx.tracer = None
     app.ctx.tracing_reporter = None
+    sanic_ms_log.current_ids = current_ids
 
     @app.get(STATS_PATH, name="tracing_stats")
     async def tracing_stats(request):
-        return json(stats(request.app))
+        """Tracing settings in force and the reporter's counters (queued, sent, dropped...)."""
+        return json({"code": 0, "data": stats(request.app)})
 
     if not app.config.get("TRACING_ENABLED", True):
         return

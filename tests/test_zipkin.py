@@ -127,11 +127,16 @@ async def _wait(predicate, within: float = 5.0) -> None:
 
 async def test_collector_down_counts_failures_and_backs_off():
     tracer, reporter = await _reporter(f"http://127.0.0.1:{free_port()}")
-    _make_spans(tracer, 3)
-    await _wait(lambda: reporter.failed_posts >= 2)
-    assert reporter.dropped >= 6 and reporter.sent == 0
-    assert reporter.backoff >= 0.1  # doubled at least once
-    await reporter.close(within=1.0)
+    try:
+        _make_spans(tracer, 3)
+        await _wait(lambda: reporter.failed_posts == 1)
+        first_backoff = reporter.backoff
+        _make_spans(tracer, 1)
+        await _wait(lambda: reporter.failed_posts == 2)
+        assert (reporter.dropped, reporter.sent) == (8, 0)
+        assert reporter.backoff == 2 * first_backoff > 0
+    finally:
+        await reporter.close(within=1.0)
     assert reporter.queued == reporter.sent + reporter.dropped
 
 
@@ -169,4 +174,5 @@ async def test_close_gives_up_on_a_stalling_collector_and_counts_the_loss():
             await reporter.close(within=0.3)
         assert collector.posts >= 1
     assert reporter.sent == 0 and reporter.dropped == 10
-    reporter.record_span(reporter.queue)  # after close: dropped, never raises
+    _make_spans(tracer, 1)  # after close: dropped, never raises
+    assert reporter.dropped == 12
