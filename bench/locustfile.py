@@ -9,6 +9,8 @@ so it never shares a process with the app or the tests). By hand::
 
 from __future__ import annotations
 
+import os
+
 from locust import FastHttpUser, constant, task
 
 
@@ -46,13 +48,7 @@ class HttpAsync(_OneRoute):
     path = "/async/http"
 
 
-class Hello(_OneRoute):
-    """``make bench`` without wrk: the framework's small-JSON endpoint."""
+class AnyPath(_OneRoute):
+    """``make bench`` without wrk: the path in ``LOCUST_PATH`` (set by ``bench/overhead.py``)."""
 
-    path = "/hello"
-
-
-class Row(_OneRoute):
-    """``make bench`` without wrk: one row by primary key through the pool."""
-
-    path = "/row/1"
+    path = os.environ.get("LOCUST_PATH", "/")

@@ -44,14 +44,26 @@ def wait_http(url: str, timeout: float = 60.0, process: subprocess.Popen | None 
 
 @contextlib.contextmanager
 def running(
-    args: list[str], log: Path, env: dict[str, str] | None = None, ready_url: str | None = None
+    args: list[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    ready_url: str | None = None,
+    discard_stdout: bool = False,
 ) -> Iterator[subprocess.Popen]:
-    """Run ``args`` (a server) for the duration of the block, output to ``log``."""
+    """Run ``args`` (a server) for the duration of the block, output to ``log``.
+
+    ``discard_stdout``: only stderr goes to ``log`` (for apps logging a JSON line per request,
+    which would fill the disk during a benchmark).
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, **(env or {})}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            args, cwd=REPO_ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT
+            args,
+            cwd=REPO_ROOT,
+            env=full_env,
+            stdout=subprocess.DEVNULL if discard_stdout else out,
+            stderr=out if discard_stdout else subprocess.STDOUT,
         )
         try:
             if ready_url:

@@ -1,0 +1,476 @@
+"""``make bench``: what the framework's conveniences cost, measured against bare Sanic in one run.
+
+Four apps (``bench/overhead_apps.py``), each its own process with one worker, all driven by the
+same load generator (wrk when installed, else locust ``FastHttpUser``) on 127.0.0.1:
+
+* ``bare``: Sanic + a raw asyncpg pool;
+* ``framework``: ``sanic_ms`` with the envelope and a JSON log line per request;
+* ``traced``: + tracing at 100%, spans posted to a local collector (``bench/span_sink.py``);
+* ``collector_down``: the same with nothing listening at ``ZIPKIN_URL``.
+
+Each serves ``/hello`` and ``/row/1``. Rounds run the apps in turn; the best round of each counts
+(noise on a shared machine only ever slows a run down). Then end to end: ``GET /users/<id>`` over
+the three example services, each downstream held ``--e2e-delay-ms``, parallel and sequential.
+
+Writes ``summary.csv``, ``e2e.csv`` and ``results.md`` into ``--out`` (``reports/bench``), and
+the results section of ``BENCHMARKS.md`` (unless ``--no-benchmarks-md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import asyncpg
+
+from bench import machine
+from bench.processes import HOST, REPO_ROOT, free_port, python, running
+
+APPS = ("bare", "framework", "traced", "collector_down")
+ENDPOINTS = {"hello": "/hello", "row": "/row/1"}
+FACTORY = {"bare": "bare", "framework": "framework", "traced": "traced", "collector_down": "traced"}
+GOALS = {"row": 0.80, "hello": 0.60}  # full stack (traced, collector up) req/s / bare req/s
+P99_GOAL = 1.1  # collector-down p99 / collector-up p99
+E2E_P50_GOAL_MS = 60.0
+ROWS = 1000
+BENCHMARKS_MD = REPO_ROOT / "BENCHMARKS.md"
+BEGIN, END = "<!-- BEGIN make bench -->", "<!-- END make bench -->"
+
+
+@dataclass
+class Measure:
+    """One load-generator run against one URL."""
+
+    app: str
+    endpoint: str
+    generator: str
+    connections: int
+    seconds: float
+    requests: int
+    errors: int  # non-2xx answers plus socket errors
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    round: int = 0
+
+
+# --- load generators --------------------------------------------------------------------------
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if not match:
+        raise ValueError(f"not a wrk duration: {text!r}")
+    return float(match[1]) * _UNIT_MS[match[2]]
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    """Requests, errors, req/s, p50 and p99 from ``wrk --latency`` output."""
+
+    def find(pattern: str) -> re.Match:
+        match = re.search(pattern, output, re.MULTILINE)
+        if not match:
+            raise ValueError(f"wrk output has no {pattern!r}:\n{output}")
+        return match
+
+    errors = 0
+    if non_2xx := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
+        errors += int(non_2xx[1])
+    if sockets := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    ):
+        errors += sum(int(n) for n in sockets.groups())
+    return {
+        "requests": int(find(r"^\s*(\d+) requests in")[1]),
+        "errors": errors,
+        "rps": float(find(r"^Requests/sec:\s*([\d.]+)")[1]),
+        "p50_ms": _ms(find(r"^\s*50%\s+(\S+)")[1]),
+        "p99_ms": _ms(find(r"^\s*99%\s+(\S+)")[1]),
+    }
+
+
+def run_wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
+    # One wrk thread: the other core belongs to the app under test.
+    args = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        url,
+    ]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return parse_wrk(done.stdout)
+
+
+def run_locust(url: str, connections: int, seconds: float, csv_dir: Path) -> dict[str, float]:
+    from bench.load import read_stats  # same CSV reader as make load
+
+    base, _, path = url.partition("://")[2].partition("/")
+    prefix = csv_dir / re.sub(r"\W+", "_", f"{base}_{path}")
+    args = python(
+        "-m", "locust", "-f", str(REPO_ROOT / "bench" / "locustfile.py"), "--headless",
+        "--users", str(connections), "--spawn-rate", str(connections),
+        "--run-time", f"{seconds:g}s", "--stop-timeout", "0", "--reset-stats",
+        "--host", f"http://{base}", "--csv", str(prefix), "--only-summary",
+        "--loglevel", "WARNING", "AnyPath",
+    )  # fmt: skip
+    env = {**os.environ, "LOCUST_PATH": "/" + path}
+    subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, timeout=seconds + 60)
+    stats = read_stats(Path(f"{prefix}_stats.csv"))
+    return {k: stats[k] for k in ("requests", "rps", "p50_ms", "p99_ms")} | {
+        "errors": stats["failures"]
+    }
+
+
+class Generator:
+    """The load generator of this run: wrk if installed, else locust."""
+
+    def __init__(self, choice: str, csv_dir: Path):
+        wrk = shutil.which("wrk")
+        if choice == "wrk" and not wrk:
+            raise SystemExit("--generator wrk: wrk is not installed (apt-get install -y wrk)")
+        self.name = "wrk" if (choice in ("auto", "wrk") and wrk) else "locust"
+        self.version = machine.wrk_version() if self.name == "wrk" else "locust FastHttpUser"
+        self.csv_dir = csv_dir
+
+    def measure(self, url: str, connections: int, seconds: float) -> dict[str, float]:
+        if self.name == "wrk":
+            return run_wrk(url, connections, seconds)
+        return run_locust(url, connections, seconds, self.csv_dir)
+
+
+# --- the database -------------------------------------------------------------------------------
+
+
+async def prepare_database() -> str:
+    """A fresh database with ``bench_rows`` and the example services' tables and rows."""
+    from examples.schema import create_tables
+    from sanic_ms.postgres import create_database
+
+    dsn = await create_database("sanic_ms_bench")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CREATE TABLE bench_rows (id int PRIMARY KEY, name text, email text)")
+        await conn.executemany(
+            "INSERT INTO bench_rows VALUES ($1, $2, $3)",
+            [(i, f"user {i}", f"user{i}@example.org") for i in range(1, ROWS + 1)],
+        )
+        await create_tables(conn)
+        await conn.execute("INSERT INTO cities (name) VALUES ('Lisbon')")
+        await conn.execute("INSERT INTO roles (name) VALUES ('student')")
+        await conn.execute(
+            "INSERT INTO users (name, age, sex, city_id, role_id) VALUES ('Ada', 36, 'f', 1, 1)"
+        )
+    finally:
+        await conn.close()
+    return dsn
+
+
+def get_json(url: str) -> dict:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return json.load(answer)
+    except OSError as error:
+        return {"error": str(error)}
+
+
+# --- runs ---------------------------------------------------------------------------------------
+
+
+def serve_args(factory: str, port: int) -> list[str]:
+    target = f"{REPO_ROOT / 'bench' / 'overhead_apps.py'}:{factory}"
+    return python("-m", "bench.serve", target, "--port", str(port))
+
+
+def overhead_runs(
+    gen: Generator, dsn: str, args: argparse.Namespace, out: Path
+) -> tuple[list[Measure], dict]:
+    sink_port, closed_port = free_port(), free_port()  # nothing ever listens on closed_port
+    sink = f"http://{HOST}:{sink_port}"
+    ports = {app: free_port() for app in APPS}
+    zipkin = {"traced": sink, "collector_down": f"http://{HOST}:{closed_port}"}
+    measures: list[Measure] = []
+    with ExitStack() as stack:
+        stack.enter_context(
+            running(python("-m", "bench.span_sink", "--port", str(sink_port)), out / "sink.log",
+                    ready_url=f"{sink}/count")
+        )  # fmt: skip
+        for app in APPS:
+            env = {"DATABASE_URL": dsn, "LOG_LEVEL": "INFO"}
+            if app in zipkin:
+                env["ZIPKIN_URL"] = zipkin[app]
+            stack.enter_context(
+                running(serve_args(FACTORY[app], ports[app]), out / f"{app}.log", env=env,
+                        ready_url=f"http://{HOST}:{ports[app]}/hello", discard_stdout=True)
+            )  # fmt: skip
+        for app in APPS:  # warm up: pools full, code paths hot
+            for path in ENDPOINTS.values():
+                gen.measure(f"http://{HOST}:{ports[app]}{path}", args.connections, 1)
+        for round_ in range(1, args.rounds + 1):
+            for app in APPS:
+                for endpoint, path in ENDPOINTS.items():
+                    print(f"bench: round {round_}, {app} {endpoint}", flush=True)
+                    result = gen.measure(
+                        f"http://{HOST}:{ports[app]}{path}", args.connections, args.duration
+                    )
+                    measures.append(
+                        Measure(app, endpoint, gen.name, args.connections, args.duration,
+                                round=round_, **result)
+                    )  # fmt: skip
+        tracing = {
+            app: get_json(f"http://{HOST}:{ports[app]}/_tracing/stats") for app in zipkin
+        } | {"sink": get_json(f"{sink}/count")}
+    return measures, tracing
+
+
+def e2e_runs(gen: Generator, dsn: str, args: argparse.Namespace, out: Path) -> list[Measure]:
+    sink_port = free_port()
+    sink = f"http://{HOST}:{sink_port}"
+    ports = {name: free_port() for name in ("cities", "roles", "users")}
+    base = {"DATABASE_URL": dsn, "E2E_DELAY": repr(args.e2e_delay_ms / 1000), "ZIPKIN_URL": sink}
+    measures = []
+    with ExitStack() as stack:
+        stack.enter_context(
+            running(python("-m", "bench.span_sink", "--port", str(sink_port)), out / "sink_e2e.log",
+                    ready_url=f"{sink}/count")
+        )  # fmt: skip
+        for name, factory in (("cities", "cities_delayed"), ("roles", "roles_delayed")):
+            stack.enter_context(
+                running(serve_args(factory, ports[name]), out / f"e2e_{name}.log", env=base,
+                        ready_url=f"http://{HOST}:{ports[name]}/{name}/1", discard_stdout=True)
+            )  # fmt: skip
+        users_env = {
+            **base,
+            "CITIES_SERVICE_URL": f"http://{HOST}:{ports['cities']}",
+            "ROLES_SERVICE_URL": f"http://{HOST}:{ports['roles']}",
+        }
+        users = f"http://{HOST}:{ports['users']}"
+        stack.enter_context(
+            running(serve_args("users_e2e", ports["users"]), out / "e2e_users.log", env=users_env,
+                    ready_url=f"{users}/users/1", discard_stdout=True)
+        )  # fmt: skip
+        check = get_json(f"{users}/users/1")
+        if not (isinstance(check.get("data"), dict) and "city" in check["data"]):
+            raise RuntimeError(f"GET /users/1 did not return a user with a city: {check}")
+        for variant, path in (("parallel", "/users/1"), ("sequential", "/users-sequential/1")):
+            gen.measure(users + path, args.e2e_connections, 1)  # warm up
+            print(f"bench: end to end, {variant}", flush=True)
+            result = gen.measure(users + path, args.e2e_connections, args.e2e_duration)
+            measures.append(
+                Measure("users", variant, gen.name, args.e2e_connections, args.e2e_duration,
+                        **result)
+            )  # fmt: skip
+    return measures
+
+
+# --- reporting ----------------------------------------------------------------------------------
+
+
+def best(measures: list[Measure]) -> dict[tuple[str, str], Measure]:
+    """Per (app, endpoint), the round with the most requests/s."""
+    chosen: dict[tuple[str, str], Measure] = {}
+    for m in measures:
+        key = (m.app, m.endpoint)
+        if key not in chosen or m.rps > chosen[key].rps:
+            chosen[key] = m
+    return chosen
+
+
+def overhead_table(chosen: dict[tuple[str, str], Measure]) -> str:
+    lines = [
+        "| endpoint | app | req/s | of bare | overhead µs/request | p50 ms | p99 ms | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for endpoint in ENDPOINTS:
+        bare = chosen.get(("bare", endpoint))
+        for app in APPS:
+            m = chosen.get((app, endpoint))
+            if m is None:
+                continue
+            ratio = f"{m.rps / bare.rps:.2f}" if bare and bare.rps else "n/a"
+            extra = f"{1e6 / m.rps - 1e6 / bare.rps:+.0f}" if bare and m.rps and bare.rps else "n/a"
+            lines.append(
+                f"| {endpoint} | {app} | {m.rps:,.0f} | {ratio} | {extra} | {m.p50_ms:.2f} "
+                f"| {m.p99_ms:.2f} | {m.errors} |"
+            )
+    return "\n".join(lines)
+
+
+def goal_lines(chosen: dict[tuple[str, str], Measure], e2e: list[Measure]) -> list[str]:
+    lines = []
+    for endpoint, goal in GOALS.items():
+        bare, full = chosen.get(("bare", endpoint)), chosen.get(("traced", endpoint))
+        if bare and full and bare.rps:
+            ratio = full.rps / bare.rps
+            lines.append(
+                f"- `{endpoint}`: full stack {ratio:.2f} of bare (goal ≥ {goal:.2f}): "
+                f"{'met' if ratio >= goal else 'MISSED'}"
+            )
+    for endpoint in ENDPOINTS:
+        up, down = chosen.get(("traced", endpoint)), chosen.get(("collector_down", endpoint))
+        if up and down and up.p99_ms:
+            ratio = down.p99_ms / up.p99_ms
+            lines.append(
+                f"- `{endpoint}`: collector-down p99 {down.p99_ms:.2f} ms = {ratio:.2f}x "
+                f"collector-up {up.p99_ms:.2f} ms (goal ≤ {P99_GOAL}x): "
+                f"{'met' if ratio <= P99_GOAL else 'MISSED'}"
+            )
+    parallel = next((m for m in e2e if m.endpoint == "parallel"), None)
+    if parallel:
+        lines.append(
+            f"- end to end: parallel p50 {parallel.p50_ms:.1f} ms "
+            f"(goal ≤ {E2E_P50_GOAL_MS:.0f} ms): "
+            f"{'met' if parallel.p50_ms <= E2E_P50_GOAL_MS else 'MISSED'}"
+        )
+    return lines
+
+
+def e2e_table(e2e: list[Measure], delay_ms: float) -> str:
+    lines = [
+        f"| GET /users/1, downstreams held {delay_ms:g} ms | req/s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for m in e2e:
+        lines.append(
+            f"| {m.endpoint} | {m.rps:,.0f} | {m.p50_ms:.1f} | {m.p99_ms:.1f} | {m.errors} |"
+        )
+    return "\n".join(lines)
+
+
+def tracing_line(tracing: dict) -> str:
+    parts = []
+    for app in ("traced", "collector_down"):
+        stats = tracing.get(app, {})
+        stats = stats.get("data", stats)  # sanic_ms apps answer in the envelope
+        reporter = stats.get("reporter") if isinstance(stats, dict) else None
+        if stats.get("enabled") and reporter:
+            keep = ("queued", "sent", "dropped", "failed_posts")
+            parts.append(f"{app}: " + ", ".join(f"{k} {reporter.get(k)}" for k in keep))
+        else:
+            parts.append(f"{app}: tracing not enabled ({stats})")
+    sink = tracing.get("sink", {})
+    parts.append(f"collector received {sink.get('spans')} spans in {sink.get('batches')} posts")
+    return "; ".join(parts)
+
+
+def render(
+    chosen: dict[tuple[str, str], Measure], e2e: list[Measure], tracing: dict,
+    args: argparse.Namespace, gen: Generator, info: dict[str, str], command: str,
+) -> str:  # fmt: skip
+    parts = [
+        f"Run {info['date']} with `{command}`.",
+        "",
+        f"Machine: {machine.markdown(info)}.",
+        "",
+        f"Load generator: **{gen.name}** ({gen.version}), {args.connections} connections, "
+        f"{args.duration:g} s per endpoint, best of {args.rounds} round(s); one worker per app; "
+        "app and load generator share the machine's cores.",
+        "",
+        overhead_table(chosen),
+        "",
+        "Overhead µs/request = 1e6/req/s(app) - 1e6/req/s(bare): the extra time one worker spends "
+        "per request.",
+        "",
+        f"Tracing: {tracing_line(tracing)}.",
+        "",
+    ]
+    if e2e:
+        parts += [
+            f"End to end ({e2e[0].connections} connections, {args.e2e_duration:g} s each; users, "
+            "cities and roles one worker each, tracing to a local collector):",
+            "",
+            e2e_table(e2e, args.e2e_delay_ms),
+            "",
+        ]
+    parts += ["Goals:", "", *goal_lines(chosen, e2e)]
+    return "\n".join(parts) + "\n"
+
+
+def write_csv(measures: list[Measure], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[f.name for f in fields(Measure)])
+        writer.writeheader()
+        for m in measures:
+            writer.writerow(asdict(m))
+
+
+def update_benchmarks_md(section: str, path: Path = BENCHMARKS_MD) -> None:
+    """Replace the generated section of BENCHMARKS.md, leaving the hand-written text alone."""
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        text = text.rstrip("\n") + f"\n\n{BEGIN}\n{END}\n"
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    path.write_text(f"{head}{BEGIN}\n{section}{END}{tail}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per endpoint run")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds; the best one counts")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--generator", choices=("auto", "wrk", "locust"), default="auto")
+    parser.add_argument("--e2e-connections", type=int, default=10)
+    parser.add_argument("--e2e-duration", type=float, default=10.0)
+    parser.add_argument("--e2e-delay-ms", type=float, default=50.0)
+    parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end runs")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "bench")
+    parser.add_argument(
+        "--no-benchmarks-md", action="store_true", help="leave BENCHMARKS.md as it is"
+    )
+    args = parser.parse_args(argv)
+    if args.duration <= 0 or args.rounds < 1 or args.connections < 1 or args.e2e_connections < 1:
+        parser.error("need --duration > 0, --rounds >= 1, --connections >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> str:
+    from sanic_ms.postgres import drop_database
+
+    args = parse_args(argv)
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    command = "python -m bench.overhead " + " ".join(argv if argv is not None else sys.argv[1:])
+    with tempfile.TemporaryDirectory() as scratch:
+        gen = Generator(args.generator, Path(scratch))
+        print(f"bench: load generator {gen.name}", flush=True)
+        dsn = asyncio.run(prepare_database())
+        try:
+            measures, tracing = overhead_runs(gen, dsn, args, out)
+            e2e = [] if args.no_e2e else e2e_runs(gen, dsn, args, out)
+        finally:
+            asyncio.run(drop_database(dsn))
+    chosen = best(measures)
+    info = machine.describe()
+    section = render(chosen, e2e, tracing, args, gen, info, command.strip())
+    write_csv(measures, out / "summary.csv")
+    write_csv(e2e, out / "e2e.csv")
+    (out / "results.md").write_text(f"# make bench\n\n{section}")
+    (out / "tracing.json").write_text(json.dumps(tracing, indent=2))
+    if not args.no_benchmarks_md:
+        update_benchmarks_md(section)
+    print(section)
+    return section
+
+
+if __name__ == "__main__":
+    main()
