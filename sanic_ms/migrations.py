@@ -101,7 +101,7 @@ class _DefaultDatabase(peewee.DatabaseProxy):
             self.initialize(connect())
 
     def __getattr__(self, attr):
-        if attr.startswith("_"):  # probes such as hasattr(db, "_Model") must not connect
+        if attr.startswith("__") or attr == "_Model":  # probes (copy, hasattr) must not connect
             raise AttributeError(attr)
         self._ensure()
         return getattr(self.obj, attr)

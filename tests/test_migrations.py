@@ -533,8 +533,8 @@ def test_the_seeds_shape_works_with_the_module_db(dsn):
         um = BookMigration()
         with migrations.db.transaction():
             report = um.auto_migrate()
-        migrations.db.close()
     finally:
+        migrations.db.close()
         migrations.db.initialize(None)
 
     assert report.created and [a.version for a in report.applied] == ["v1"]
