@@ -130,7 +130,9 @@ class Collector:
             errors = schema_errors(batch)
             if errors:
                 self.invalid.append((batch, errors))
-                return web.json_response({"error": "not a ListOfSpans", "details": errors}, 400)
+                return web.json_response(
+                    {"error": "not a ListOfSpans", "details": errors}, status=400
+                )
         if not isinstance(batch, list):
             return web.json_response({"error": "expected a JSON array of spans"}, status=400)
         self.batches.append(batch)

@@ -120,8 +120,9 @@ async def test_unsampled_spans_are_not_queued():
 
 
 async def _wait(predicate, within: float = 5.0) -> None:
+    """Poll the reporter's counters (they have no event to wait on) until ``predicate`` holds."""
     async with asyncio.timeout(within):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
 
