@@ -6,6 +6,7 @@ from typing import Any
 
 from peewee import Model, PostgresqlDatabase
 
+from sanic_ms import doc
 from sanic_ms.errors import BadRequest
 
 # peewee never connects from a service: models describe tables for migrations and docs only.
@@ -35,3 +36,10 @@ def page_args(args: Any, max_size: int = 100) -> tuple[int, int]:
     if problems:
         raise BadRequest("Invalid paging parameters", problems)
     return values["page"], values["size"]
+
+
+# The same parameters, for the docs (and checked before the handler runs).
+PAGING = {
+    "page": doc.Integer("page number, from 1", required=False, minimum=1, default=1),
+    "size": doc.Integer("rows per page", required=False, minimum=1, maximum=100, default=20),
+}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from sanic import Blueprint
 
-from examples.base import page_args
-from sanic_ms import BadRequest, NotFound
+from examples.base import PAGING, page_args
+from sanic_ms import BadRequest, NotFound, doc
 
 
-def lookup_blueprint(table: str, singular: str) -> Blueprint:
+def lookup_blueprint(table: str, singular: str, model=None) -> Blueprint:
     """``GET /<table>/<id>``, ``GET /<table>?page=&size=`` and ``POST /<table>`` for one table.
+
+    ``model`` (the table's peewee model) documents the routes and validates their input.
 
     ``table`` is a fixed identifier from our own code, never user input, so it is safe in SQL.
     """
@@ -40,7 +42,21 @@ def lookup_blueprint(table: str, singular: str) -> Blueprint:
                 f"INSERT INTO {table} (name) VALUES ($1) RETURNING id, name", data["name"]
             )
 
+    if model is not None:
+        _document(model, singular, get_one, list_all, create)
     bp.add_route(get_one, f"/{table}/<id:int>", methods=["GET"], name=f"get_{singular}")
     bp.add_route(list_all, f"/{table}", methods=["GET"], name=f"list_{table}")
     bp.add_route(create, f"/{table}", methods=["POST"], name=f"create_{singular}")
     return bp
+
+
+def _document(model, singular: str, get_one, list_all, create) -> None:
+    doc.summary(f"Get a {singular}")(get_one)
+    doc.consumes({"id": model.id}, location="path")(get_one)
+    doc.produces(model)(get_one)
+    doc.summary(f"List {model._meta.table_name}, a page at a time")(list_all)
+    doc.consumes(PAGING, location="query")(list_all)
+    doc.produces([model], pagination=True)(list_all)
+    doc.summary(f"Create a {singular}")(create)
+    doc.consumes(model)(create)
+    doc.produces(model)(create)

@@ -4,7 +4,7 @@ A bad request gets 400 and the error envelope, with one entry per wrong field (t
 example services use for their own checks)::
 
     {"code": 400, "message": "Request body is invalid (2 fields)",
-     "error": {"age": "'x' is not of type 'integer'", "name": "is required"}}
+     "error": {"age": "must be an integer", "name": "required"}}
 """
 
 from __future__ import annotations
@@ -78,6 +78,44 @@ def to_json_schema(schema: Any, components: dict[str, dict], _depth: int = 0) ->
     return out
 
 
+_KINDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "object": "an object",
+    "array": "an array",
+    "null": "null",
+}
+
+
+def _message(error: ValidationError) -> str:
+    """A short message in the services' own words ("must be an integer", "required")."""
+    schema, kind = error.schema, error.validator
+    if kind == "type":
+        kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        return "must be " + " or ".join(_KINDS.get(k, k) for k in kinds)
+    if kind in {"minimum", "maximum"}:
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if low is not None and high is not None:
+            return f"must be between {low} and {high}"
+        return f"must be >= {low}" if kind == "minimum" else f"must be <= {high}"
+    if kind == "maxLength":
+        return f"must be at most {schema['maxLength']} characters"
+    if kind == "minLength":
+        n = schema["minLength"]
+        return "must not be empty" if n == 1 else f"must be at least {n} characters"
+    if kind == "enum":
+        return "must be one of " + ", ".join(repr(v) for v in schema["enum"])
+    if kind == "format":
+        return f"must be a valid {schema['format']}"
+    if kind == "pattern":
+        return f"must match {schema['pattern']}"
+    if kind == "minProperties":
+        return "send at least one field"
+    return error.message
+
+
 def _field_of(error: ValidationError) -> str:
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
     return path.lstrip(".")
@@ -90,7 +128,7 @@ def _entries(validator: Draft202012Validator, instance: Any) -> dict[str, str]:
         base = _field_of(error)
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else error.message
-            name, message = (f"{base}.{missing}" if base else missing), "is required"
+            name, message = (f"{base}.{missing}" if base else missing), "required"
         elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
             allowed = set(error.schema.get("properties", {}))
             for extra in sorted(k for k in error.instance if k not in allowed):
@@ -98,7 +136,7 @@ def _entries(validator: Draft202012Validator, instance: Any) -> dict[str, str]:
                 found.setdefault(name, "unknown field")
             continue
         else:
-            name, message = base or "body", error.message
+            name, message = base or "body", _message(error)
         found.setdefault(name, message)
     return found
 
@@ -138,10 +176,14 @@ class RequestValidator:
             present, value = _read(request, param)
             if not present:
                 if param.required:
-                    problems[param.name] = f"is required (a {param.location} parameter)"
+                    problems[param.name] = f"required (a {param.location} parameter)"
                 continue
             for error in validator.iter_errors(value):
-                problems[param.name] = error.message
+                problems[param.name] = _message(error)
+                if error.validator == "type":
+                    # Parameters arrive as text: show what came when it did not read as a number.
+                    got = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+                    problems[param.name] += f", got {got}"
                 break
         params_wrong = bool(problems)
         if self._body is not None:

@@ -2,4 +2,6 @@
 
 from examples.lookup import lookup_blueprint
 
-bp = lookup_blueprint("cities", "city")
+from .models import Cities
+
+bp = lookup_blueprint("cities", "city", Cities)

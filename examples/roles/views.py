@@ -2,4 +2,6 @@
 
 from examples.lookup import lookup_blueprint
 
-bp = lookup_blueprint("roles", "role")
+from .models import Roles
+
+bp = lookup_blueprint("roles", "role", Roles)

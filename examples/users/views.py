@@ -6,14 +6,30 @@ from typing import Any
 
 from sanic import Blueprint
 
-from examples.base import page_args
-from sanic_ms import BadRequest, NotFound, async_request, logger
+from examples.base import PAGING, page_args
+from sanic_ms import BadRequest, NotFound, async_request, doc, logger
+
+from .models import Users
 
 bp = Blueprint("users")
 
 COLUMNS = "id, name, age, sex, city_id, role_id, create_time"
 FIELDS: dict[str, type] = {"name": str, "age": int, "sex": str, "city_id": int, "role_id": int}
 REQUIRED = ("name", "age", "city_id", "role_id")
+
+
+# What the other services answer, for the docs (the 2018 "API class" style).
+class CityApi:
+    id = int
+    name = doc.String("city name")
+
+
+class RoleApi:
+    id = int
+    name = doc.String("role name")
+
+
+USER_ID = {"id": Users.id}  # path parameter: a users.id (1 .. 2^31-1)
 
 
 def user_fields(data: Any, *, partial: bool) -> dict[str, Any]:
@@ -52,6 +68,9 @@ async def get_role_by_id(request, id: int) -> Any:
 
 
 @bp.post("/users")
+@doc.summary("Create a user")
+@doc.consumes(Users)
+@doc.produces(Users)
 async def create_user(request):
     fields = user_fields(request.ctx.data, partial=False)
     async with request.app.ctx.db.transaction(request) as conn:
@@ -67,6 +86,10 @@ async def create_user(request):
 
 
 @bp.get("/users/<id:int>")
+@doc.summary("Get a user with its city and role")
+@doc.description("City and role come from the cities and roles services, fetched in parallel.")
+@doc.consumes(USER_ID, location="path")
+@doc.produces(doc.Model(Users, extra={"city": CityApi, "role": RoleApi}))
 async def get_user(request, id: int):
     async with request.app.ctx.db.acquire(request, readonly=True) as conn:
         user = await conn.fetchrow(f"SELECT {COLUMNS} FROM users WHERE id = $1", id)
@@ -83,6 +106,9 @@ async def get_user(request, id: int):
 
 
 @bp.get("/users")
+@doc.summary("List users, a page at a time")
+@doc.consumes(PAGING, location="query")
+@doc.produces([Users], pagination=True)
 async def list_users(request):
     page, size = page_args(request.args)
     async with request.app.ctx.db.acquire(request, readonly=True) as conn:
@@ -94,6 +120,10 @@ async def list_users(request):
 
 
 @bp.put("/users/<id:int>")
+@doc.summary("Change some of a user's fields")
+@doc.consumes(USER_ID, location="path")
+@doc.consumes(Users, partial=True)
+@doc.produces(Users)
 async def update_user(request, id: int):
     fields = user_fields(request.ctx.data, partial=True)
     # Column names come from FIELDS (our own constants); values are always parameters.
@@ -108,6 +138,9 @@ async def update_user(request, id: int):
 
 
 @bp.delete("/users/<id:int>")
+@doc.summary("Delete a user")
+@doc.consumes(USER_ID, location="path")
+@doc.produces({"id": int})
 async def delete_user(request, id: int):
     async with request.app.ctx.db.transaction(request) as conn:
         deleted = await conn.fetchval("DELETE FROM users WHERE id = $1 RETURNING id", id)
