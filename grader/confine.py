@@ -10,10 +10,11 @@ orders as JSON from the pipe ``<fd>``::
 
 then, in this order: leaves the network (a namespace of its own has nothing but its own loopback,
 which it brings up so tests can serve apps on 127.0.0.1; the host's 127.0.0.1 is out of reach, and
-a PostgreSQL unix socket is a file, so the database still works), sets the limits, ignores SIGXFSZ (a write
-past the file-size limit then fails with an error the test sees, instead of killing the run),
-drops to ``uid``/``gid`` with no supplementary groups, puts the key in a fresh pipe for the
-harness plugin, and replaces itself with ``argv``. Exit status 111 means confinement failed.
+a PostgreSQL unix socket is a file, so the database still works), sets the limits, ignores
+SIGXFSZ (a write past the file-size limit then fails with an error the test sees, instead of
+killing the run), drops to ``uid``/``gid`` with no supplementary groups, puts the key in a
+fresh pipe for the harness plugin, and replaces itself with ``argv``. Exit status 111: confinement
+failed.
 """
 
 import ctypes

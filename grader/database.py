@@ -50,9 +50,9 @@ def create(admin_dsn: str, socket_dir: str | None = None) -> RunDatabase:
     with _connect(admin_dsn) as conn:
         try:
             conn.execute(
-                sql.SQL("CREATE ROLE {} LOGIN CREATEDB NOSUPERUSER NOCREATEROLE PASSWORD {}").format(
-                    sql.Identifier(role), sql.Literal(password)
-                )
+                sql.SQL(
+                    "CREATE ROLE {} LOGIN CREATEDB NOSUPERUSER NOCREATEROLE PASSWORD {}"
+                ).format(sql.Identifier(role), sql.Literal(password))
             )
         except psycopg.errors.InsufficientPrivilege:
             role = None

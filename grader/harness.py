@@ -1,4 +1,4 @@
-"""The grader's pytest plugin inside a graded run: every outcome, signed, on a channel stdout can't fake.
+"""The grader's pytest plugin in a graded run: signed outcomes on a channel stdout cannot fake.
 
 The grader loads this file with ``-p`` (so it is imported before any conftest or student code) and
 hands it, through the environment variable ``GRADER_HARNESS`` = ``"<keyfd>:<outfd>:<sentinel>"``:
@@ -35,7 +35,13 @@ ENV = "GRADER_HARNESS"
 MESSAGE_LIMIT = 6000  # characters of a failure kept in a record; the grader trims further
 
 # Bound now, before student code can rebind the module attributes.
-_write, _getpid, _dumps, _hmac_new, _sha256 = os.write, os.getpid, json.dumps, hmac.new, hashlib.sha256
+_write, _getpid, _dumps, _hmac_new, _sha256 = (
+    os.write,
+    os.getpid,
+    json.dumps,
+    hmac.new,
+    hashlib.sha256,
+)
 
 # pytest internals a blanket "everything passed" patch would have to replace.
 _WATCHED = {
@@ -105,7 +111,7 @@ def _task(item) -> int | None:
 def _message(report) -> str:
     try:
         text = report.longreprtext
-    except Exception:  # noqa: BLE001 - a broken repr must not lose the record
+    except Exception:
         text = repr(report.longrepr)
     return text[-MESSAGE_LIMIT:]
 

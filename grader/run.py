@@ -129,18 +129,28 @@ def _env(request: Request, harness_dir: Path) -> dict[str, str]:
 
 
 def execute(request: Request, harness_dir: Path) -> Run:
-    """Run pytest on ``labs/<id>`` in the workspace, wait (bounded), verify and parse the records."""
+    """Run pytest on ``labs/<id>`` in the workspace, wait (bounded), verify and read the records."""
     key = secrets.token_bytes(32)
     results_path = request.private / f"results-{secrets.token_hex(8)}.jsonl"
     log_path = request.private / "output.log"
     out_fd = os.open(results_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     argv = [
-        sys.executable, "-m", "pytest", f"labs/{request.lab_id}",
-        "-p", HARNESS_MODULE, "-p", "no:cacheprovider", "-q", "--color=no",
-        f"--timeout={request.limits.test_timeout:g}", "-o", "console_output_style=classic",
+        sys.executable,
+        "-m",
+        "pytest",
+        f"labs/{request.lab_id}",
+        "-p",
+        HARNESS_MODULE,
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--color=no",
+        f"--timeout={request.limits.test_timeout:g}",
+        "-o",
+        "console_output_style=classic",
         *request.extra_args,
-    ]  # fmt: skip
+    ]
     orders = {
         "argv": argv,
         "env": _env(request, harness_dir),
@@ -161,9 +171,13 @@ def execute(request: Request, harness_dir: Path) -> Run:
     try:
         process = subprocess.Popen(
             [sys.executable, "-I", "-S", str(sandbox.CONFINE), str(orders_read)],
-            stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
-            pass_fds=(orders_read, out_fd), start_new_session=True, cwd=request.workspace,
-        )  # fmt: skip
+            stdin=subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=log_fd,
+            pass_fds=(orders_read, out_fd),
+            start_new_session=True,
+            cwd=request.workspace,
+        )
     finally:
         os.close(orders_read)
         os.close(out_fd)

@@ -73,10 +73,21 @@ def ensure_accounts(count: int) -> list[Account]:
             entry = pwd.getpwnam(name)
         except KeyError:
             subprocess.run(
-                ["useradd", "--system", "--user-group", "--no-create-home",
-                 "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
-                check=True, capture_output=True, text=True,
-            )  # fmt: skip
+                [
+                    "useradd",
+                    "--system",
+                    "--user-group",
+                    "--no-create-home",
+                    "--home-dir",
+                    "/nonexistent",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    name,
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             entry = pwd.getpwnam(name)
         accounts.append(Account(name, entry.pw_uid, entry.pw_gid))
     return accounts
@@ -130,8 +141,9 @@ def probe_network(mode: str) -> bool:
     )
     done = subprocess.run(
         [sys.executable, "-I", "-S", "-c", code, str(CONFINE.parent), mode],
-        capture_output=True, timeout=10,
-    )  # fmt: skip
+        capture_output=True,
+        timeout=10,
+    )
     return done.returncode == 0
 
 

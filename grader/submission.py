@@ -88,7 +88,7 @@ class Submission:
         return found
 
     def protected_edits(self, pristine_read) -> list[tuple[str, str]]:
-        """``(path, "modified" | "added")`` for each protected file that differs from the grader's."""
+        """``(path, "modified" | "added")`` per protected file that differs from the grader's."""
         edits = []
         for rel, data in sorted(self.files.items()):
             if not is_protected(rel):

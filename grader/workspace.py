@@ -20,17 +20,39 @@ from pathlib import Path
 
 from grader.manifest import Lab
 
-SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".pgdata",
-             "node_modules", ".ipynb_checkpoints", "reports", "build", "dist"}  # fmt: skip
+SKIP_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".pgdata",
+    "node_modules",
+    ".ipynb_checkpoints",
+    "reports",
+    "build",
+    "dist",
+}
 SKIP_SUFFIXES = (".pyc", ".ipynb", ".egg-info")
 
 
 def _tracked(root: Path) -> list[str]:
     if (root / ".git").exists():
         done = subprocess.run(
-            ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            capture_output=True, check=True,
-        )  # fmt: skip
+            [
+                "git",
+                "-C",
+                str(root),
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ],
+            capture_output=True,
+            check=True,
+        )
         names = [n for n in done.stdout.decode().split("\0") if n]
         return sorted(n for n in names if (root / n).is_file() and not _skipped(n))
     found = []
@@ -71,7 +93,7 @@ class Pristine:
             digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
             os.chmod(target, 0o644)
         compileall.compile_dir(str(dest), quiet=2, workers=1)
-        for folder, dirs, names in os.walk(dest):
+        for folder, _dirs, names in os.walk(dest):
             os.chmod(folder, 0o755)
             for name in names:
                 os.chmod(os.path.join(folder, name), 0o644)
@@ -151,7 +173,7 @@ def build(
     hidden: Path | None = None,
     sentinels: Sentinels | None = None,
 ) -> Workspace:
-    """Link the pristine tree into ``dest``, then put the student's files, sentinels, hidden tests."""
+    """Link the pristine tree into ``dest``; add the student's files, sentinels, hidden tests."""
     dest.mkdir(parents=True)
     for rel in pristine.files:
         target = dest / rel

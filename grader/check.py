@@ -1,0 +1,216 @@
+"""``python -m grader check``: the instructor's pre-flight, before a class grades on these labs.
+
+For every lab (in parallel): the generated starters and solutions match the committed ones (through
+``grader.build`` when the labs ship it), every task has points, a hint and at least one test, every
+test is marked with a task of the manifest, the starter fails every test and the solution passes
+every test. Runs go through the grader's own harness (signed results, as in grading) but in the
+repository itself and unconfined: this is the instructor's code. Prints a table; exit status 1 on
+any problem.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import manifest, run
+
+
+@dataclass
+class LabCheck:
+    lab: manifest.Lab
+    starter: run.Run | None = None
+    solution: run.Run | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def tests(self, which: run.Run | None) -> list[dict]:
+        return [i for i in which.collected] if which else []
+
+
+def _run_lab(root: Path, lab_id: str, solution: bool, timeout: float, base: Path) -> run.Run:
+    private = run.new_private(base)
+    tmp = Path(tempfile.mkdtemp(dir=base))
+    env = {name: os.environ[name] for name in ("DATABASE_URL", "PGUSER") if name in os.environ}
+    request = run.Request(
+        workspace=root,
+        lab_id=lab_id,
+        private=private,
+        tmp=tmp,
+        limits=run.Limits(timeout=timeout, test_timeout=60, memory_mb=4096, processes=4096),
+        extra_args=("--solution",) if solution else (),
+        extra_env=env,
+    )
+    harness_dir = run.harness_folder(Path(tempfile.mkdtemp(dir=base)))
+    return run.execute(request, harness_dir)
+
+
+def manifest_problems(lab: manifest.Lab) -> list[str]:
+    problems = []
+    if not lab.tasks:
+        problems.append(f"lab {lab.id}: no tasks in the manifest")
+    numbers = [t.number for t in lab.tasks]
+    if len(set(numbers)) != len(numbers):
+        problems.append(f"lab {lab.id}: task numbers repeat ({numbers})")
+    for task in lab.tasks:
+        if task.points <= 0:
+            problems.append(f"lab {lab.id} task {task.number}: no points")
+        if not task.hint.strip():
+            problems.append(f"lab {lab.id} task {task.number}: no hint")
+    for rel in lab.files:
+        for folder in (lab.folder, lab.solution_folder):
+            if not (folder / rel).is_file():
+                rel_folder = folder.relative_to(lab.root)
+                problems.append(f"lab {lab.id}: {rel_folder}/{rel} is missing")
+    return problems
+
+
+def run_problems(lab: manifest.Lab, result: run.Run, solution: bool) -> list[str]:
+    which = "solution" if solution else "starter"
+    problems = []
+    if result.timed_out:
+        problems.append(f"lab {lab.id} {which}: the tests did not finish in time")
+    elif not result.finished:
+        problems.append(
+            f"lab {lab.id} {which}: pytest ended early (exit status {result.returncode})"
+        )
+    for error in result.collect_errors:
+        first = error["message"].strip().splitlines()[-1:] or [""]
+        problems.append(f"lab {lab.id} {which}: cannot collect {error['nodeid']}: {first[0][:200]}")
+    numbers = {t.number for t in lab.tasks}
+    for item in result.collected:
+        if item["task"] not in numbers:
+            problems.append(
+                f"lab {lab.id}: {item['nodeid']} is not marked with a task of the manifest"
+            )
+    for nodeid, outcome in result.tests.items():
+        if solution and outcome.status != "passed":
+            first = outcome.message.strip().splitlines()[:1] or [""]
+            problems.append(f"lab {lab.id} solution: {nodeid} {outcome.status}: {first[0][:160]}")
+        if not solution and outcome.status == "passed":
+            problems.append(f"lab {lab.id} starter: {nodeid} passes before any work is done")
+    if solution:
+        ran = set(result.tests)
+        for item in result.collected:
+            if item["nodeid"] not in ran and not result.timed_out:
+                problems.append(f"lab {lab.id} solution: {item['nodeid']} did not run")
+    if not solution:
+        for task in lab.tasks:
+            if not any(item["task"] == task.number for item in result.collected):
+                problems.append(f"lab {lab.id} task {task.number}: no test")
+    return problems
+
+
+def generated_problems(root: Path) -> tuple[list[str], str]:
+    """Drift between ``python -m grader build`` and the committed files, via the labs' builder."""
+    if root.resolve() != manifest.REPO_ROOT:
+        return [], "generated files: not checked (no builder for this root)"
+    try:
+        from grader import build
+    except ModuleNotFoundError:
+        return [], "generated files: not checked (grader/build.py not built yet)"
+    checker = getattr(build, "build", None)
+    if checker is None:
+        return [], "generated files: not checked (grader.build has no build())"
+    return list(checker(check=True)), "generated files: compared with python -m grader build"
+
+
+def check(root: Path, labs_wanted: list[str] | None, jobs: int, timeout: float):
+    labs = manifest.load(root / "labs" / "manifest.toml")
+    unknown = [lab for lab in labs_wanted or [] if lab not in labs]
+    if unknown:
+        raise SystemExit(f"python -m grader check: no such lab: {', '.join(unknown)}")
+    chosen = [labs[i] for i in (labs_wanted or labs)]
+    checks = {lab.id: LabCheck(lab, problems=manifest_problems(lab)) for lab in chosen}
+    drift, how = generated_problems(root)
+    base = Path(tempfile.mkdtemp(prefix="sanic-ms-check-"))
+    try:
+        with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+            futures = {
+                (lab.id, solution): pool.submit(_run_lab, root, lab.id, solution, timeout, base)
+                for lab in chosen
+                for solution in (False, True)
+            }
+            for (lab_id, solution), future in futures.items():
+                item = checks[lab_id]
+                result = future.result()
+                if solution:
+                    item.solution = result
+                else:
+                    item.starter = result
+                item.problems += run_problems(item.lab, result, solution)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return checks, drift, how
+
+
+def _count(result: run.Run | None, status: str) -> str:
+    if result is None:
+        return "-"
+    hit = sum(1 for o in result.tests.values() if o.status == status)
+    return f"{hit}/{len(result.collected)}"
+
+
+def table(checks: dict[str, LabCheck]) -> str:
+    rows = [
+        (
+            "lab",
+            "title",
+            "tasks",
+            "points",
+            "tests",
+            "starter fails",
+            "solution passes",
+            "seconds",
+            "result",
+        )
+    ]
+    for item in checks.values():
+        lab = item.lab
+        tests = len(item.starter.collected) if item.starter else 0
+        seconds = (
+            f"{item.starter.seconds:.1f}+{item.solution.seconds:.1f}"
+            if item.starter and item.solution
+            else "-"
+        )
+        fails = "-"
+        if item.starter:
+            failing = sum(1 for o in item.starter.tests.values() if o.status != "passed")
+            fails = f"{failing}/{tests}"
+        rows.append(
+            (
+                lab.id,
+                lab.title[:32],
+                str(len(lab.tasks)),
+                str(lab.points),
+                str(tests),
+                fails,
+                _count(item.solution, "passed"),
+                seconds,
+                "ok" if not item.problems else f"{len(item.problems)} problem(s)",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def main(root: Path, labs_wanted: list[str] | None, jobs: int, timeout: float) -> int:
+    started = time.monotonic()
+    checks, drift, how = check(root, labs_wanted, jobs, timeout)
+    print(table(checks))
+    print(how + (": ok" if not drift and "compared" in how else ""))
+    problems = drift + [p for item in checks.values() for p in item.problems]
+    for problem in problems:
+        print(f"PROBLEM: {problem}")
+    seconds = time.monotonic() - started
+    verdict = "ok" if not problems else f"{len(problems)} problem(s)"
+    print(f"check: {verdict} ({len(checks)} lab(s) in {seconds:.1f} s)")
+    sys.stdout.flush()
+    return 1 if problems else 0
