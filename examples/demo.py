@@ -1,6 +1,6 @@
 """``make demo``: the three example services on loopback ports, and a tour of what a user does.
 
-Resolves PostgreSQL (embedded when nothing else is there), creates the tables and a few rows in a
+Resolves PostgreSQL (embedded when nothing else is there), creates the tables (by the services' migrations) and a few rows in a
 ``sanic_ms_demo`` database, serves users, cities and roles on free ports in this process, walks
 through a handful of requests printing each one with its envelope, then stops everything.
 """
@@ -17,16 +17,17 @@ import asyncpg
 
 from examples.cities.server import create_app as create_cities
 from examples.roles.server import create_app as create_roles
-from examples.schema import create_tables
 from examples.users.server import create_app as create_users
+from sanic_ms import migrations
 from sanic_ms.postgres import resolve, with_database
 from sanic_ms.serve import free_port, serve
 
 DEMO_DB = "sanic_ms_demo"
+SERVICES = ["examples.cities", "examples.roles", "examples.users"]
 
 
 async def prepare_database() -> str:
-    """A fresh ``sanic_ms_demo`` database with the tables and a few rows; returns its DSN."""
+    """A fresh ``sanic_ms_demo`` database with the tables (by the services' migrations) and a few rows; returns its DSN."""
     admin = resolve().dsn
     conn = await asyncpg.connect(admin)
     try:
@@ -35,9 +36,10 @@ async def prepare_database() -> str:
     finally:
         await conn.close()
     dsn = with_database(admin, DEMO_DB)
+    print("\n# tables from the peewee models, then each service's migrations (python -m sanic_ms migrate)")
+    print(await asyncio.to_thread(migrations.apply, SERVICES, dsn))
     conn = await asyncpg.connect(dsn)
     try:
-        await create_tables(conn)
         await conn.executemany("INSERT INTO cities (name) VALUES ($1)", [("Shanghai",), ("Lisbon",)])
         await conn.executemany("INSERT INTO roles (name) VALUES ($1)", [("admin",), ("student",)])
         await conn.execute(
