@@ -8,12 +8,12 @@ HTTP) happens in the reporter's background task, which wakes every ``flush_inter
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any
 
 import aiohttp
+import orjson
 from basictracer.recorder import SpanRecorder
 
 log = logging.getLogger("sanic_ms.tracing")
@@ -133,7 +133,8 @@ class ZipkinReporter(SpanRecorder):
                 log.warning("tracing queue full (%d spans): dropping spans", queue.maxsize)
             return
         self.queued += 1
-        if queue.qsize() == self.batch_size and self._wake is not None:
+        # A full batch wakes the task early, unless it is backing off from a failing collector.
+        if queue.qsize() == self.batch_size and self._wake is not None and not self.backoff:
             self._wake.set()
 
     def stats(self) -> dict[str, Any]:
@@ -169,7 +170,7 @@ class ZipkinReporter(SpanRecorder):
 
     async def _post(self, batch: list, limit: float | None = None) -> bool:
         local = self.local_endpoint
-        body = json.dumps([to_zipkin(span, local) for span in batch], separators=(",", ":"))
+        body = orjson.dumps([to_zipkin(span, local) for span in batch])
         try:
             async with self._session.post(
                 self.endpoint,
@@ -216,7 +217,8 @@ class ZipkinReporter(SpanRecorder):
         # Any bug in here must not kill the reporter silently: log it and carry on.
         while not self._closed:
             try:
-                await self._sleep(self.backoff or self.flush_interval)
+                if self.backoff or self.queue.qsize() < self.batch_size:
+                    await self._sleep(self.backoff or self.flush_interval)
                 if self._closed:
                     break
                 while self.queue.qsize() and not self._closed:
