@@ -1,0 +1,453 @@
+"""What the lab notebooks share: serve apps from a cell, scratch databases, a lab's test progress.
+
+Every notebook under ``notebooks/`` opens with ``from sanic_ms import notebook as nb`` and then::
+
+    dsn = await nb.database("nb01", tables=True)  # a fresh database, dropped at the end
+    url = await nb.start(app)  # the app on a free loopback port, in this kernel
+    status, body = await nb.call("GET", url + "/users/1")
+    await nb.lab("01")  # run pytest labs/01, show the tasks passed; never raises
+    await nb.cleanup()  # stop every app, drop every database
+
+Apps run in the kernel's own event loop, which keeps running between cells, so a server started in
+one cell answers in the next. Cells may be run again: importing this module sets
+``Sanic.test_mode`` (a second app with the same name is allowed then), and ``start`` stops an
+earlier app of the same name first. If a notebook stops half way, the kernel's exit drops its
+databases anyway (``atexit``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import html
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from sanic import Sanic
+
+from . import postgres
+from .serve import serve
+
+REPO_ROOT = postgres.REPO_ROOT
+
+# A kernel starts in notebooks/; the notebooks import the repository's other packages (examples,
+# bench, grader) the way the tests do from the repository root.
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+# Notebook cells are rerun; apps keep their names (users, cities ...), which Sanic then allows.
+Sanic.test_mode = True
+
+_servers: dict[str, contextlib.AsyncExitStack] = {}  # app name -> what stops it
+_databases: list[str] = []  # DSNs this kernel created, dropped by cleanup() or at exit
+
+
+# --------------------------------------------------------------------------- databases
+
+
+async def database(prefix: str, *, tables: bool = False, rows: bool = False) -> str:
+    """A new empty database named ``<prefix>_<random>`` on the resolved server; returns its DSN.
+
+    ``tables=True`` creates the example services' tables; ``rows=True`` also adds the demo's rows
+    (cities Shanghai and Lisbon, roles admin and student, user 1 Ada in Lisbon, an admin).
+    """
+    dsn = await postgres.create_database(prefix)
+    _databases.append(dsn)
+    if tables or rows:
+        import asyncpg
+
+        from examples.schema import create_tables
+
+        conn = await asyncpg.connect(dsn)
+        try:
+            await create_tables(conn)
+            if rows:
+                await conn.executemany(
+                    "INSERT INTO cities (name) VALUES ($1)", [("Shanghai",), ("Lisbon",)]
+                )
+                await conn.executemany(
+                    "INSERT INTO roles (name) VALUES ($1)", [("admin",), ("student",)]
+                )
+                await conn.execute(
+                    "INSERT INTO users (name, age, sex, city_id, role_id) "
+                    "VALUES ('Ada', 36, 'f', 2, 1)"
+                )
+        finally:
+            await conn.close()
+    return dsn
+
+
+async def drop_databases() -> None:
+    while _databases:
+        await postgres.drop_database(_databases.pop())
+
+
+@atexit.register
+def _drop_left_over() -> None:
+    # The kernel is exiting without cleanup() (a cell failed, the notebook was closed): its loop
+    # is gone, so drop the databases from a fresh one.
+    if _databases:
+        with contextlib.suppress(Exception):
+            asyncio.run(drop_databases())
+
+
+# --------------------------------------------------------------------------- serving apps
+
+
+async def start(app: Sanic, port: int = 0) -> str:
+    """Serve ``app`` on a loopback port in this kernel's loop until :func:`stop`; its URL."""
+    await stop(app.name)
+    app.config.MOTD = False  # no startup banner in the notebook
+    stack = contextlib.AsyncExitStack()
+    url = await stack.enter_async_context(serve(app, port=port))
+    _servers[app.name] = stack
+    return url
+
+
+async def stop(name: str | Sanic | None = None) -> None:
+    """Stop one app started by :func:`start` (by name or app), or every one (newest first)."""
+    if isinstance(name, Sanic):
+        name = name.name
+    names = [name] if name is not None else list(reversed(_servers))
+    for one in names:
+        stack = _servers.pop(one, None)
+        if stack is not None:
+            await stack.aclose()
+
+
+async def examples(dsn: str, **settings: Any) -> dict[str, str]:
+    """The users, cities and roles services on loopback ports; returns name -> base URL.
+
+    ``settings`` go to all three (``ZIPKIN_URL=...``, ``LOG_LEVEL=...``).
+    """
+    from examples.cities.server import create_app as create_cities
+    from examples.roles.server import create_app as create_roles
+    from examples.users.server import create_app as create_users
+
+    base = {"DATABASE_URL": dsn, "DB_MIN_SIZE": 1, "LOG_LEVEL": "WARNING", **settings}
+    urls = {
+        "cities": await start(create_cities(base)),
+        "roles": await start(create_roles(base)),
+    }
+    urls["users"] = await start(
+        create_users({**base, "SERVICES": {"cities": urls["cities"], "roles": urls["roles"]}})
+    )
+    return urls
+
+
+async def cleanup() -> None:
+    """Stop every app this kernel started and drop every database it created."""
+    await stop()
+    await drop_databases()
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+async def call(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    show: bool = True,
+) -> tuple[int, Any]:
+    """One HTTP request; returns ``(status, parsed JSON or text)`` and prints both when ``show``.
+
+    ``body`` is sent as JSON unless it is a ``str`` (sent as is, to show what bad input gets).
+    """
+    kwargs: dict[str, Any] = {"headers": dict(headers or {})}
+    if isinstance(body, str):
+        kwargs["data"] = body
+        kwargs["headers"].setdefault("content-type", "application/json")
+    elif body is not None:
+        kwargs["json"] = body
+    async with aiohttp.ClientSession() as session:
+        async with session.request(method, url, **kwargs) as response:
+            text = await response.text()
+            try:
+                answer = json.loads(text) if text else None
+            except ValueError:
+                answer = text
+    if show:
+        sent = (
+            f"  {body if isinstance(body, str) else json.dumps(body)}" if body is not None else ""
+        )
+        shown = json.dumps(answer, indent=2, default=str) if not isinstance(answer, str) else answer
+        print(f"> {method} {url}{sent}\n< {response.status} {shown}")
+    return response.status, answer
+
+
+async def timed_calls(url: str, concurrency: int, method: str = "GET") -> list[tuple[int, float]]:
+    """``concurrency`` requests at once to ``url``; ``(status, seconds)`` of each, in order sent.
+
+    One connection per request (no pooling), as that many separate clients would do.
+    """
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> tuple[int, float]:
+            began = time.perf_counter()
+            async with session.request(method, url) as response:
+                await response.read()
+            return response.status, time.perf_counter() - began
+
+        return await asyncio.gather(*(one() for _ in range(concurrency)))
+
+
+# --------------------------------------------------------------------------- a lab's progress
+
+
+@dataclass
+class TaskProgress:
+    number: int
+    title: str
+    points: int
+    passed: int  # tests of this task that passed
+    tests: int
+    first_failure: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.tests > 0 and self.passed == self.tests
+
+
+@dataclass
+class LabProgress:
+    """What ``pytest labs/NN`` said, per task: shown as a table, never raised."""
+
+    lab: str
+    title: str
+    tasks: list[TaskProgress] = field(default_factory=list)
+    summary: str = ""  # pytest's last line ("3 failed in 2.10s"), or why nothing ran
+    seconds: float = 0.0
+    solution: bool = False
+
+    @property
+    def points(self) -> int:
+        return sum(t.points for t in self.tasks if t.done)
+
+    @property
+    def possible(self) -> int:
+        return sum(t.points for t in self.tasks)
+
+    @property
+    def next_task(self) -> TaskProgress | None:
+        return next((t for t in self.tasks if not t.done), None)
+
+    def _advice(self) -> str:
+        todo = self.next_task
+        if not self.tasks:
+            return self.summary
+        if todo is None:
+            return f"All tasks of lab {self.lab} pass. Well done!"
+        return (
+            f"Next: task {todo.number}, {todo.title!r} (labs/{self.lab}/README.md, "
+            f'"## {todo.number}."). Hint: python -m grader hint {self.lab} {todo.number}'
+        )
+
+    def __str__(self) -> str:
+        where = "solutions" if self.solution else "labs"
+        lines = [
+            f"pytest {where}/{self.lab}: {self.summary}  ({self.seconds:.1f} s)",
+            f"Lab {self.lab} {self.title}: {self.points}/{self.possible} points",
+        ]
+        for t in self.tasks:
+            mark = "done" if t.done else "todo"
+            lines.append(
+                f"  [{mark}] task {t.number} {t.title}: {t.passed}/{t.tests} tests, {t.points} pt"
+            )
+        lines.append(self._advice())
+        todo = self.next_task
+        if todo is not None and todo.first_failure:
+            lines.append("\nWhat the first failing test of that task said:\n" + todo.first_failure)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        where = "solutions" if self.solution else "labs"
+        rows = []
+        for t in self.tasks:
+            color = "#2e7d32" if t.done else "#c62828"
+            mark = "✔" if t.done else "✘"
+            rows.append(
+                f"<tr><td style='color:{color}'>{mark}</td><td>{t.number}</td>"
+                f"<td style='text-align:left'>{html.escape(t.title)}</td>"
+                f"<td>{t.passed}/{t.tests}</td><td>{t.points if t.done else 0}/{t.points}</td></tr>"
+            )
+        failure = ""
+        todo = self.next_task
+        if todo is not None and todo.first_failure:
+            failure = (
+                "<details><summary>What the first failing test of that task said</summary>"
+                f"<pre>{html.escape(todo.first_failure)}</pre></details>"
+            )
+        return (
+            f"<p><b>Lab {self.lab}, {html.escape(self.title)}</b>: "
+            f"{self.points}/{self.possible} points &nbsp; <code>pytest {where}/{self.lab}</code>: "
+            f"{html.escape(self.summary)} ({self.seconds:.1f} s)</p>"
+            "<table><tr><th></th><th>task</th><th style='text-align:left'>title</th>"
+            f"<th>tests passed</th><th>points</th></tr>{''.join(rows)}</table>"
+            f"<p>{html.escape(self._advice())}</p>{failure}"
+        )
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _first_lines(message: str, limit: int = 12) -> str:
+    lines = [line for line in ANSI.sub("", message).strip().splitlines() if line.strip()]
+    return "\n".join(lines[:limit])
+
+
+def progress_of(lab_id: str, tests: dict[str, dict], summary: str, seconds: float) -> LabProgress:
+    """Per-task progress from ``grader.student``'s results ({nodeid: {lab, task, outcome}})."""
+    from grader import manifest
+
+    lab = manifest.load()[lab_id]
+    progress = LabProgress(lab.id, lab.title, summary=summary, seconds=seconds)
+    for task in lab.tasks:
+        mine = [
+            t for t in tests.values() if t.get("lab") == lab.id and t.get("task") == task.number
+        ]
+        failing = [t for t in mine if t["outcome"] != "passed"]
+        progress.tasks.append(
+            TaskProgress(
+                task.number,
+                task.title,
+                task.points,
+                passed=len(mine) - len(failing),
+                tests=len(mine),
+                first_failure=_first_lines(failing[0].get("message", "")) if failing else "",
+            )
+        )
+    return progress
+
+
+async def lab(lab_id: str, *, solution: bool = False, display: bool = True) -> LabProgress:
+    """Run ``pytest labs/<lab_id>`` in a child process and show which tasks pass.
+
+    Never raises because tests fail: an unfinished lab is the normal state. The table is displayed
+    (HTML in Jupyter, text elsewhere) and returned. ``solution=True`` tests ``solutions/<lab_id>``.
+    """
+    from grader import manifest
+    from grader.student import RESULTS_ENV
+
+    labs = manifest.load()
+    if lab_id not in labs or not labs[lab_id].folder.is_dir():
+        progress = LabProgress(lab_id, "(not in labs/manifest.toml yet)", summary="no such lab yet")
+        _show(progress, display)
+        return progress
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "results.json"
+        command = [sys.executable, "-m", "pytest", f"labs/{lab_id}", "-q", "-p", "grader.student"]
+        command += ["-p", "no:cacheprovider", "--color=no"]
+        command += ["--solution"] if solution else []
+        env = {**os.environ, RESULTS_ENV: str(out)}
+        env["PY_COLORS"] = "0"  # plain text in the table, whatever the terminal asks for
+        env.pop("PYTEST_CURRENT_TEST", None)  # when a notebook runs under pytest itself
+        if display:
+            print(f"running pytest {'solutions' if solution else 'labs'}/{lab_id} ...", flush=True)
+        child = await asyncio.create_subprocess_exec(
+            *command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await child.communicate()
+        text = output.decode(errors="replace").strip()
+        tests = json.loads(out.read_text()) if out.exists() else {}
+    summary = text.splitlines()[-1].strip("= ") if text else f"pytest exited {child.returncode}"
+    if not tests:
+        summary = f"no results (pytest exit code {child.returncode}): {summary}"
+    progress = progress_of(lab_id, tests, summary, time.perf_counter() - began)
+    progress.solution = solution
+    _show(progress, display)
+    return progress
+
+
+def _show(obj: Any, display: bool) -> None:
+    if not display:
+        return
+    try:
+        from IPython import get_ipython
+        from IPython.display import display as ipython_display
+    except ImportError:
+        print(obj)
+        return
+    if get_ipython() is None:
+        print(obj)
+    else:
+        ipython_display(obj)
+
+
+# --------------------------------------------------------------------------- traces
+
+
+@dataclass
+class Bar:
+    """One span as a bar of a waterfall: depth in the tree, start and length in ms."""
+
+    depth: int
+    start_ms: float
+    duration_ms: float
+    service: str
+    label: str
+    kind: str
+
+
+def waterfall(spans: list[dict[str, Any]]) -> list[Bar]:
+    """The spans of one trace (Zipkin v2 JSON) in tree order, parents above their children."""
+    if not spans:
+        return []
+    ids = {s["id"] for s in spans}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for span in spans:
+        parent = span.get("parentId")
+        children.setdefault(parent if parent in ids else None, []).append(span)
+    for kids in children.values():
+        kids.sort(key=lambda s: s.get("timestamp", 0))
+    origin = min(s.get("timestamp", 0) for s in spans)
+    bars: list[Bar] = []
+
+    def walk(span: dict[str, Any], depth: int) -> None:
+        tags = span.get("tags") or {}
+        service = (span.get("localEndpoint") or {}).get("serviceName", "?")
+        kind = span.get("kind", "LOCAL")
+        label = f"{service}: {span.get('name', '')}"
+        if "sql.query" in tags:
+            label = f"{service} -> postgresql: {' '.join(tags['sql.query'].split())[:40]}"
+        elif kind == "CLIENT":
+            remote = (span.get("remoteEndpoint") or {}).get("serviceName") or tags.get(
+                "peer.service", "?"
+            )
+            label = f"{service} -> {remote}: {span.get('name', '')} {tags.get('http.path', '')}"
+        bars.append(
+            Bar(
+                depth,
+                (span.get("timestamp", origin) - origin) / 1000,
+                span.get("duration", 0) / 1000,
+                service,
+                label.strip(),
+                kind,
+            )
+        )
+        for kid in children.get(span["id"], []):
+            walk(kid, depth + 1)
+
+    for root in children.get(None, []):
+        walk(root, 0)
+    return bars
