@@ -19,6 +19,7 @@ from examples.cities.server import create_app as create_cities
 from examples.roles.server import create_app as create_roles
 from examples.users.server import create_app as create_users
 from sanic_ms import migrations
+from sanic_ms.collector import Collector, render_tree
 from sanic_ms.postgres import resolve, with_database
 from sanic_ms.serve import free_port, serve
 
@@ -77,7 +78,10 @@ async def tour(users: str) -> None:
 async def main() -> None:
     dsn = await prepare_database()
     cities_port, roles_port, users_port = free_port(), free_port(), free_port()
-    base = {"DATABASE_URL": dsn, "LOG_LEVEL": "WARNING"}  # keep the tour readable
+    # Spans go to a small in-process Zipkin collector (sanic_ms.collector), printed at the end.
+    collector = Collector()
+    await collector.start()
+    base = {"DATABASE_URL": dsn, "LOG_LEVEL": "WARNING", "ZIPKIN_URL": collector.url}
     cities = create_cities(base)
     roles = create_roles(base)
     users = create_users(
@@ -96,6 +100,13 @@ async def main() -> None:
     ):
         print(f"services up: users {users_url}, cities {cities_url}, roles {roles_url}")
         await tour(users_url)
+        trace = await collector.wait_for_trace(
+            lambda s: s.get("name") == "get /users/<id:int>"
+            and s["tags"].get("http.status_code") == "200"
+        )
+        print("\n# the trace of that GET /users/<id>, as Zipkin would show it (sanic_ms.collector):")
+        print(render_tree(trace))
+    await collector.stop()
     print("\nservices stopped. Next: `make test`, then the labs (README.md).")
 
 

@@ -173,6 +173,28 @@ class Collector:
                 await self._arrived.wait_for(lambda: len(matching()) >= count)
         return matching()
 
+    async def wait_for_trace(
+        self,
+        where: Callable[[dict[str, Any]], bool],
+        within: float = 10.0,
+        settle: float = 0.3,
+    ) -> list[dict[str, Any]]:
+        """The whole trace of the first span matching ``where``.
+
+        Each service reports on its own schedule, so once that span is in, keep waiting until
+        no span of its trace has arrived for ``settle`` seconds.
+        """
+        (first,) = (await self.wait_for_spans(1, within, where))[:1]
+        trace_id = first["traceId"]
+        seen = -1
+        async with asyncio.timeout(within):
+            while True:
+                mine = [s for s in self.spans if s["traceId"] == trace_id]
+                if len(mine) == seen:
+                    return mine
+                seen = len(mine)
+                await asyncio.sleep(settle)
+
 
 def _service(span: dict[str, Any]) -> str:
     return (span.get("localEndpoint") or {}).get("serviceName", "?")
