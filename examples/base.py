@@ -39,7 +39,9 @@ def page_args(args: Any, max_size: int = 100) -> tuple[int, int]:
 
 
 # The same parameters, for the docs (and checked before the handler runs).
+# An id in a path: any int4 (an id that does not exist is a 404, not a bad request).
+ID = doc.Integer("id", format="int32", minimum=-(2**31), maximum=2**31 - 1)
 PAGING = {
-    "page": doc.Integer("page number, from 1", required=False, minimum=1, default=1),
+    "page": doc.Integer("page number, from 1", required=False, minimum=1, maximum=10**9, default=1),
     "size": doc.Integer("rows per page", required=False, minimum=1, maximum=100, default=20),
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sanic import Blueprint
 
-from examples.base import PAGING, page_args
+from examples.base import ID, PAGING, page_args
 from sanic_ms import BadRequest, NotFound, doc
 
 
@@ -52,11 +52,15 @@ def lookup_blueprint(table: str, singular: str, model=None) -> Blueprint:
 
 def _document(model, singular: str, get_one, list_all, create) -> None:
     doc.summary(f"Get a {singular}")(get_one)
-    doc.consumes({"id": model.id}, location="path")(get_one)
+    doc.consumes({"id": ID}, location="path")(get_one)
     doc.produces(model)(get_one)
     doc.summary(f"List {model._meta.table_name}, a page at a time")(list_all)
     doc.consumes(PAGING, location="query")(list_all)
     doc.produces([model], pagination=True)(list_all)
     doc.summary(f"Create a {singular}")(create)
-    doc.consumes(model)(create)
+    # Not consumes(model): a name must also be non-empty, which the model cannot say.
+    name = model.name
+    doc.consumes(
+        {"name": doc.String(name.verbose_name, minLength=1, maxLength=name.max_length)}
+    )(create)
     doc.produces(model)(create)

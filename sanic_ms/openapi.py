@@ -31,6 +31,12 @@ INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 HEX = "^([0-9a-f]{2})*$"
 TIME = r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?$"
+# A ``timestamp`` column has no time zone, so its values go out without an offset (UTC by the
+# examples' convention); an offset is accepted too. ``timestamptz`` columns are RFC 3339.
+LOCAL_DATE_TIME = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+    r"(\.\d{1,6})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)?$"
+)
 
 # Which fields a model schema is for: what a response holds, a full request body, a partial one.
 RESPONSE, BODY, PATCH = "response", "body", "patch"
@@ -99,7 +105,12 @@ FIELD_SCHEMAS: dict[type, Callable[[Any, Schemas], dict]] = {
     peewee.BlobField: lambda f, b: {"type": "string", "format": "hex", "pattern": HEX},
     peewee.BinaryUUIDField: lambda f, b: {"type": "string", "format": "hex", "pattern": HEX},
     peewee.UUIDField: lambda f, b: {"type": "string", "format": "uuid"},
-    peewee.DateTimeField: lambda f, b: {"type": "string", "format": "date-time"},
+    peewee.DateTimeField: lambda f, b: {
+        "type": "string",
+        "pattern": LOCAL_DATE_TIME,
+        "example": "2024-01-31T12:00:00",
+    },
+    postgres_ext.DateTimeTZField: lambda f, b: {"type": "string", "format": "date-time"},
     peewee.DateField: lambda f, b: {"type": "string", "format": "date"},
     peewee.TimeField: lambda f, b: {"type": "string", "format": "partial-time", "pattern": TIME},
     peewee.BooleanField: lambda f, b: {"type": "boolean"},
@@ -289,7 +300,7 @@ class Schemas:
             if issubclass(source, peewee.Model):
                 return self.model_ref(source, purpose)
             if issubclass(source, doc.Field):
-                return self._helper(source())
+                return self._helper(source(), purpose)
             if source in _PYTHON_TYPES:
                 return dict(_PYTHON_TYPES[source])
             if issubclass(source, enum.Enum):
@@ -298,7 +309,7 @@ class Schemas:
                 raise SchemaError(f"no JSON schema for the Python type {source.__name__}")
             return self.api_ref(source)
         if isinstance(source, doc.Field):
-            return self._helper(source)
+            return self._helper(source, purpose)
         if isinstance(source, dict):
             return self._object(source)
         if isinstance(source, list | tuple):
@@ -322,10 +333,10 @@ class Schemas:
             schema["required"] = required
         return schema
 
-    def _helper(self, helper: doc.Field) -> dict:
+    def _helper(self, helper: doc.Field, purpose: str = RESPONSE) -> dict:
         schema = helper.schema()
         if isinstance(helper, doc.Model):
-            schema = self.model(helper.model, RESPONSE)
+            schema = self.model(helper.model, purpose)
             for name in helper.exclude:
                 if schema["properties"].pop(name, None) is None:
                     raise SchemaError(f"doc.Model: {helper.model.__name__} has no column {name!r}")
@@ -355,7 +366,7 @@ _PYTHON_TYPES: dict[type, dict] = {
     str: {"type": "string"},
     dict: {"type": "object"},
     list: {"type": "array", "items": {}},
-    dt.datetime: {"type": "string", "format": "date-time"},
+    dt.datetime: {"type": "string", "pattern": LOCAL_DATE_TIME, "example": "2024-01-31T12:00:00"},
     dt.date: {"type": "string", "format": "date"},
     dt.time: {"type": "string", "format": "partial-time", "pattern": TIME},
     uuid.UUID: {"type": "string", "format": "uuid"},

@@ -95,11 +95,10 @@ def _message(error: ValidationError) -> str:
     if kind == "type":
         kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         return "must be " + " or ".join(_KINDS.get(k, k) for k in kinds)
-    if kind in {"minimum", "maximum"}:
-        low, high = schema.get("minimum"), schema.get("maximum")
-        if low is not None and high is not None:
-            return f"must be between {low} and {high}"
-        return f"must be >= {low}" if kind == "minimum" else f"must be <= {high}"
+    if kind == "minimum":
+        return f"must be >= {schema['minimum']}"
+    if kind == "maximum":
+        return f"must be <= {schema['maximum']}"
     if kind == "maxLength":
         return f"must be at most {schema['maxLength']} characters"
     if kind == "minLength":

@@ -6,7 +6,7 @@ from typing import Any
 
 from sanic import Blueprint
 
-from examples.base import PAGING, page_args
+from examples.base import ID, PAGING, page_args
 from sanic_ms import BadRequest, NotFound, async_request, doc, logger
 
 from .models import Users
@@ -29,7 +29,9 @@ class RoleApi:
     name = doc.String("role name")
 
 
-USER_ID = {"id": Users.id}  # path parameter: a users.id (1 .. 2^31-1)
+USER_ID = {"id": ID}
+# What a client sends: the database sets create_time.
+USER_BODY = doc.Model(Users, exclude=["create_time"])
 
 
 def user_fields(data: Any, *, partial: bool) -> dict[str, Any]:
@@ -69,7 +71,7 @@ async def get_role_by_id(request, id: int) -> Any:
 
 @bp.post("/users")
 @doc.summary("Create a user")
-@doc.consumes(Users)
+@doc.consumes(USER_BODY)
 @doc.produces(Users)
 async def create_user(request):
     fields = user_fields(request.ctx.data, partial=False)
@@ -122,7 +124,7 @@ async def list_users(request):
 @bp.put("/users/<id:int>")
 @doc.summary("Change some of a user's fields")
 @doc.consumes(USER_ID, location="path")
-@doc.consumes(Users, partial=True)
+@doc.consumes(USER_BODY, partial=True)
 @doc.produces(Users)
 async def update_user(request, id: int):
     fields = user_fields(request.ctx.data, partial=True)
