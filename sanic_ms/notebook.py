@@ -26,7 +26,9 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,7 @@ Sanic.test_mode = True
 
 _servers: dict[str, contextlib.AsyncExitStack] = {}  # app name -> what stops it
 _databases: list[str] = []  # DSNs this kernel created, dropped by cleanup() or at exit
+_threads: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []  # start_in_thread servers
 
 
 # --------------------------------------------------------------------------- databases
@@ -124,6 +127,40 @@ async def stop(name: str | Sanic | None = None) -> None:
             await stack.aclose()
 
 
+def start_in_thread(app: Any) -> str:
+    """Serve an aiohttp ``app`` from a thread with its own event loop; returns its URL.
+
+    For a downstream that must keep answering while this kernel's loop is blocked on purpose
+    (lab 00's blocking handlers call it). :func:`cleanup` stops it.
+    """
+    from aiohttp import web
+
+    ready: Future[str] = Future()
+    loop = asyncio.new_event_loop()
+
+    async def run() -> None:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        stopping = asyncio.Event()
+        _threads.append((loop, stopping))
+        ready.set_result(f"http://127.0.0.1:{port}")
+        await stopping.wait()
+        await runner.cleanup()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), daemon=True)
+    thread.start()
+    return ready.result(timeout=10)
+
+
+def _stop_threads() -> None:
+    while _threads:
+        loop, stopping = _threads.pop()
+        loop.call_soon_threadsafe(stopping.set)
+
+
 async def examples(dsn: str, **settings: Any) -> dict[str, str]:
     """The users, cities and roles services on loopback ports; returns name -> base URL.
 
@@ -147,6 +184,7 @@ async def examples(dsn: str, **settings: Any) -> dict[str, str]:
 async def cleanup() -> None:
     """Stop every app this kernel started and drop every database it created."""
     await stop()
+    _stop_threads()
     await drop_databases()
 
 
@@ -159,9 +197,9 @@ async def call(
     body: Any = None,
     *,
     headers: dict[str, str] | None = None,
-    show: bool = True,
+    show: bool = False,
 ) -> tuple[int, Any]:
-    """One HTTP request; returns ``(status, parsed JSON or text)`` and prints both when ``show``.
+    """One HTTP request; returns ``(status, parsed JSON or text)``, also printed when ``show``.
 
     ``body`` is sent as JSON unless it is a ``str`` (sent as is, to show what bad input gets).
     """
@@ -185,6 +223,11 @@ async def call(
         shown = json.dumps(answer, indent=2, default=str) if not isinstance(answer, str) else answer
         print(f"> {method} {url}{sent}\n< {response.status} {shown}")
     return response.status, answer
+
+
+async def show(method: str, url: str, body: Any = None, **kwargs: Any) -> None:
+    """Print a request and its answer (status, JSON envelope): ``await nb.show("GET", url)``."""
+    await call(method, url, body, show=True, **kwargs)
 
 
 async def timed_calls(url: str, concurrency: int, method: str = "GET") -> list[tuple[int, float]]:
