@@ -60,7 +60,9 @@ from grader import manifest
 LABS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = LABS_DIR.parent
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
-LAB_TEST_TIMEOUT = 10  # seconds per test; a lab's whole suite stays well under that
+# Seconds per test. A lab's whole suite takes a few seconds; the margin is for a loaded machine
+# (the first test of a session also creates the database).
+LAB_TEST_TIMEOUT = 20
 BLOCKING_LIMIT = 0.1  # seconds; asyncio's own slow-callback threshold in debug mode
 PING_EVERY = 0.02
 STUDENT_FILES: frozenset[str] = frozenset()
@@ -101,6 +103,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from sanic import Sanic
 
     Sanic.test_mode = True
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    RAISED_TODOS.clear()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -146,6 +152,21 @@ def _describe_import_failure(path: Path, exc: BaseException) -> str:
     )
 
 
+RAISED_TODOS: list[str] = []  # "TODO task N: ..." raised by a student's file during this test
+
+
+class TodoNotDone(NotImplementedError):
+    """``NotImplementedError`` as the starters raise it, recording where for the failure report."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        caller = sys._getframe(1)
+        rel = Path(caller.f_code.co_filename)
+        with contextlib.suppress(ValueError):
+            rel = rel.relative_to(REPO_ROOT)
+        RAISED_TODOS.append(f'{rel}, line {caller.f_lineno}: NotImplementedError: {args[0] if args else ""}')
+
+
 @dataclass
 class Student:
     """The files of one lab that the student edits, and the way to plug them into the framework."""
@@ -170,6 +191,10 @@ class Student:
         name = f"_lab{self.lab.id}_{Path(filename).stem}"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
+        # The stubs' `raise NotImplementedError(...)` finds this one first (globals before
+        # builtins): it is the same exception, and it remembers being raised, so the failure can
+        # name the TODO even when Sanic swallowed it inside a handler.
+        module.NotImplementedError = TodoNotDone
         self.monkeypatch.setitem(sys.modules, name, module)  # dataclasses and pickle look it up
         try:
             spec.loader.exec_module(module)
@@ -194,7 +219,7 @@ class Student:
         }
         self.monkeypatch.setitem(sys.modules, reference, module)
         for mod_name, mod in list(sys.modules.items()):
-            if mod is None or mod is module or not mod_name.startswith(("sanic_ms", "examples")):
+            if mod is None or mod is module or not mod_name.startswith(PLUGGED_INTO):
                 continue
             for attr, value in list(vars(mod).items()):
                 if value is ref:
@@ -202,6 +227,11 @@ class Student:
                 elif id(value) in defined and hasattr(module, defined[id(value)]):
                     self.monkeypatch.setattr(mod, attr, getattr(module, defined[id(value)]))
         return module
+
+
+# Modules whose names are re-pointed by ``Student.plug``: the framework, the examples, and the
+# student's other files of the same lab (plug lab 02's responses.py before its middleware.py).
+PLUGGED_INTO = ("sanic_ms", "examples", "_lab")
 
 
 @pytest.fixture
@@ -267,22 +297,11 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def _serve(app: Any) -> AsyncIterator[Served]:
+    from sanic_ms.serve import serve  # the framework's own in-loop server (listeners included)
+
     app.config.MOTD = False  # the banner imports sanic_testing, which warns at import
-    server = await app.create_server(
-        host="127.0.0.1", port=0, return_asyncio_server=True, access_log=False
-    )
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    port = server.server.sockets[0].getsockname()[1]
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield Served(f"http://127.0.0.1:{port}", session, app)
-    finally:
-        await server.before_stop()
-        server.close()
-        await server.wait_closed()
-        await server.after_stop()
+    async with serve(app) as url, aiohttp.ClientSession() as session:
+        yield Served(url, session, app)
 
 
 @pytest.fixture
@@ -450,7 +469,7 @@ WATCHDOG = pytest.StashKey[LoopWatchdog]()
 
 # --------------------------------------------------------------------------- teaching messages
 
-TODO = re.compile(r"TODO task (?P<task>\d+): (?P<todo>[^\"'\\\n]*)")
+TODO = re.compile(r"TODO task (?P<task>\d+): (?P<todo>[^\"\\\n]*)")
 STUDENT_LINE = re.compile(r"((?:labs|solutions)/\d\d/[\w./-]+\.py)\"?, line (\d+)")
 STUDENT_LINE_SHORT = re.compile(r"((?:labs|solutions)/\d\d/[\w./-]+\.py):(\d+)")
 
@@ -473,13 +492,22 @@ def _explain(item: pytest.Item, lab: manifest.Lab, text: str) -> str | None:
             f'This test checks task {task}, "{lab.task(task).title}" '
             f'(labs/{lab.id}/README.md, "## {task}.").\n'
         )
-    if match := TODO.search(text):
+    todos = list(TODO.finditer(text))
+    if todos:
+        # The TODO of the task under test if it is there, else the first one the test ran into.
+        match = next((m for m in todos if int(m["task"]) == task), todos[0])
         todo_task = int(match["task"])
-        lines = STUDENT_LINE.findall(text) or STUDENT_LINE_SHORT.findall(text)
+        todo = match["todo"].strip().removesuffix("')")
+        same_line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
+        lines = (
+            STUDENT_LINE.findall(same_line)
+            or STUDENT_LINE.findall(text)
+            or STUDENT_LINE_SHORT.findall(text)
+        )
         where = f"{lines[-1][0]} line {lines[-1][1]}" if lines else f"your file in labs/{lab.id}"
         first = (
             f"Task {todo_task} is not done yet: {where} still raises\n"
-            f'    NotImplementedError("TODO task {todo_task}: {match["todo"].strip()}")\n'
+            f'    NotImplementedError("TODO task {todo_task}: {todo}")\n'
         )
         if task is not None and todo_task != task:
             first += f"This test checks task {task}, which needs task {todo_task} first.\n"
@@ -513,7 +541,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if lab is None:
         return report
     watchdog = item.stash.get(WATCHDOG, None)
-    text = str(report.longrepr) + "\n" + "\n".join(content for _, content in report.sections)
+    # The TODOs recorded as raised come first: they say exactly which stub ran, and where.
+    text = "\n".join([*RAISED_TODOS, str(report.longrepr), *(c for _, c in report.sections)])
     if call.when == "call" and watchdog is not None:
         blocks = watchdog.stop()
         # An unfinished task (a TODO) explains the failure better than what it led to.

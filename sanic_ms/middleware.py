@@ -25,6 +25,7 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 def parse_body(request: Request) -> Any:
     """The JSON body of a POST/PUT/PATCH, or None when there is none. Invalid JSON -> 400."""
+    # BEGIN SOLUTION task 2: parse request.body as JSON (None when empty, BadRequest when invalid)
     body = request.body
     if not body:
         return None
@@ -35,6 +36,7 @@ def parse_body(request: Request) -> Any:
             "Request body is not valid JSON",
             {"reason": str(exc), "hint": "send a JSON document with Content-Type: application/json"},
         ) from None
+    # END SOLUTION
 
 
 def wrap_handler(handler):
@@ -65,6 +67,7 @@ def cors_headers(app: Sanic, request: Request) -> dict[str, str]:
     allowed = app.config.CORS_ORIGINS
     if not allowed:
         return {}
+    # BEGIN SOLUTION task 4: the allow-origin value: any (*), the listed origin, or no headers at all
     origin = request.headers.get("origin")
     if allowed.strip() == "*":
         value = "*"
@@ -72,6 +75,7 @@ def cors_headers(app: Sanic, request: Request) -> dict[str, str]:
         value = origin
     else:
         return {}
+    # END SOLUTION
     return {
         "access-control-allow-origin": value,
         "access-control-allow-methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
@@ -104,6 +108,7 @@ class EnvelopeErrorHandler(ErrorHandler):
             and request.app.config.CORS_ORIGINS
         ):
             return HTTPResponse(status=204, headers=cors_headers(request.app, request))
+        # BEGIN SOLUTION task 3: the status and error envelope for our errors, Sanic's, and others
         if isinstance(exception, errors.ServiceError):
             status, body = exception.status_code, exception.to_dict()
         elif isinstance(exception, SanicException):
@@ -121,6 +126,7 @@ class EnvelopeErrorHandler(ErrorHandler):
             )
             status = 500
             body = error_body(500, errors.ServerError.message, {"id": error_id})
+        # END SOLUTION
         headers = cors_headers(request.app, request) if request is not None else {}
         headers.update(getattr(exception, "headers", None) or {})
         if status >= 500 and isinstance(exception, SanicException):

@@ -40,11 +40,13 @@ def envelope(result: Any) -> BaseHTTPResponse:
     - a 2-tuple ``(rows, pagination)`` becomes ``{"code": 0, "data": rows, "pagination": {...}}``;
     - anything else becomes ``{"code": 0, "data": result}``.
     """
+    # BEGIN SOLUTION task 1: pass responses through, wrap (rows, pagination) and plain data
     if isinstance(result, BaseHTTPResponse):
         return result
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict):
         return json_response({"code": 0, "data": result[0], "pagination": result[1]})
     return json_response({"code": 0, "data": result})
+    # END SOLUTION
 
 
 def error_body(code: int, message: str, error: Any = None) -> dict[str, Any]:
