@@ -37,6 +37,7 @@ TRACING_BATCH_SIZE = 200  # spans per POST
 TRACING_FLUSH_INTERVAL = 0.5  # seconds between posts (sooner when a batch is full)
 TRACING_POST_TIMEOUT = 2.0  # seconds one POST may take before it counts as failed
 TRACING_FLUSH_TIMEOUT = 5.0  # seconds to post what is queued when the server stops
+TRACING_STATS_INTERVAL = 60.0  # seconds between reporter counter lines in the log (0: never)
 
 # HTTP.
 CORS_ORIGINS = "*"  # comma-separated origins, "*" for any, "" to send no CORS headers

@@ -98,6 +98,7 @@ class ZipkinReporter(SpanRecorder):
         post_timeout: float = 2.0,
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
+        stats_interval: float = 60.0,
     ):
         self.url = url.rstrip("/")
         self.endpoint = f"{self.url}/api/v2/spans"
@@ -115,6 +116,9 @@ class ZipkinReporter(SpanRecorder):
         self._session: aiohttp.ClientSession | None = None
         self._wake: asyncio.Event | None = None
         self._warned_full = False
+        self.stats_interval = stats_interval  # seconds between counter lines in the log; 0: none
+        self._logged_at = time.monotonic()
+        self._logged: dict[str, Any] = {}
 
     # The request path: called by span.finish().
     def record_span(self, span) -> None:
@@ -130,7 +134,9 @@ class ZipkinReporter(SpanRecorder):
             self.dropped += 1
             if not self._warned_full:
                 self._warned_full = True
-                log.warning("tracing queue full (%d spans): dropping spans", queue.maxsize)
+                log.warning(
+                    "tracing queue full (%d spans): dropping spans. %s", queue.maxsize, self.stats()
+                )
             return
         self.queued += 1
         # A full batch wakes the task early, unless it is backing off from a failing collector.
@@ -224,11 +230,22 @@ class ZipkinReporter(SpanRecorder):
                 while self.queue.qsize() and not self._closed:
                     if not await self._post(self._take_batch()):
                         break
+                self._log_counters()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("tracing reporter error; continuing")
                 self.backoff = self.max_backoff
+
+    def _log_counters(self) -> None:
+        # A periodic line, only when something happened, so an idle service stays quiet.
+        if not self.stats_interval or time.monotonic() - self._logged_at < self.stats_interval:
+            return
+        self._logged_at = time.monotonic()
+        counters = {k: v for k, v in self.stats().items() if k not in ("queue_depth",)}
+        if counters != self._logged:
+            self._logged = counters
+            log.info("tracing reporter: %s", self.stats())
 
     async def flush(self, within: float = 5.0) -> None:
         """Post everything queued now, giving up (and counting drops) after ``within`` s."""

@@ -177,3 +177,15 @@ async def test_close_gives_up_on_a_stalling_collector_and_counts_the_loss():
     assert reporter.sent == 0 and reporter.dropped == 10
     _make_spans(tracer, 1)  # after close: dropped, never raises
     assert reporter.dropped == 12
+
+
+async def test_counters_show_in_the_log(caplog):
+    async with Collector() as collector:
+        tracer, reporter = await _reporter(collector.url, stats_interval=0.01)
+        with caplog.at_level("INFO", logger="sanic_ms.tracing"):
+            _make_spans(tracer, 2)
+            await collector.wait_for_spans(4)
+            await _wait(lambda: any("'sent': 4" in r.getMessage() for r in caplog.records))
+            await reporter.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("tracing reporter closed:") for line in lines)
