@@ -174,9 +174,21 @@ class ZipkinReporter(SpanRecorder):
                 break
         return batch
 
-    async def _post(self, batch: list, limit: float | None = None) -> bool:
-        local = self.local_endpoint
-        body = orjson.dumps([to_zipkin(span, local) for span in batch])
+    def _convert(self, batch: list) -> list[dict[str, Any]]:
+        local, out = self.local_endpoint, []
+        for span in batch:
+            try:
+                out.append(to_zipkin(span, local))
+            except Exception:  # one odd span (a peer.port of "abc") must not cost the batch
+                self.dropped += 1
+                log.warning("dropping a span Zipkin cannot take: %r", span.tags, exc_info=True)
+        return out
+
+    async def _post(self, spans: list, limit: float | None = None) -> bool:
+        batch = self._convert(spans)
+        if not batch:
+            return True
+        body = orjson.dumps(batch)
         try:
             async with self._session.post(
                 self.endpoint,

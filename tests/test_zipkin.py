@@ -189,3 +189,13 @@ async def test_counters_show_in_the_log(caplog):
             await reporter.close()
     lines = [r.getMessage() for r in caplog.records]
     assert any(line.startswith("tracing reporter closed:") for line in lines)
+
+
+async def test_a_span_zipkin_cannot_take_is_dropped_alone():
+    async with Collector(validate=True) as collector:
+        tracer, reporter = await _reporter(collector.url)
+        tracer.start_span("odd", tags={"span.kind": "client", "peer.port": "abc"}).finish()
+        _make_spans(tracer, 1)
+        await collector.wait_for_spans(2)
+        await reporter.close()
+    assert (reporter.sent, reporter.dropped) == (2, 1) and collector.invalid == []
