@@ -264,7 +264,8 @@ def grade(submissions: Path, out: Path, settings: Settings) -> Gradebook:
     base = Path(tempfile.mkdtemp(prefix="sanic-ms-grade-"))
     os.chmod(base, 0o711)  # accounts may pass through to their own job folder, not list others
     try:
-        pristine = workspace.Pristine.create(settings.root, base / "pristine")
+        hidden = [settings.hidden] if settings.hidden else []
+        pristine = workspace.Pristine.create(settings.root, base / "pristine", exclude=hidden)
         os.chmod(base / "pristine", 0o711)
         runner = Runner(settings, base, pristine, admin_dsn)
         subs, unreadable = _open_all(entries, labs)

@@ -95,6 +95,8 @@ _SENTINEL = _channel[1] if _channel else ""
 del _channel
 
 _emit({"kind": "start"})
+_PID = _getpid()
+_exit = os._exit
 
 
 def _task(item) -> int | None:
@@ -140,6 +142,14 @@ def pytest_collection_finish(session) -> None:
         for item in session.items
     ]
     _emit({"kind": "collected", "items": items})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem) -> None:
+    if _getpid() != _PID:
+        # A fork of the student's code (a fork bomb, say) fell through into pytest's loop: it
+        # must not run the remaining tests as a second copy of the session.
+        _exit(0)
 
 
 def pytest_runtest_logreport(report) -> None:

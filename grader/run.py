@@ -28,6 +28,10 @@ from grader.workspace import Sentinels
 HARNESS_MODULE = "_grader_harness"
 LOG_TAIL = 20_000  # characters of the run's output kept for the instructor
 HIDDEN_FOLDER = re.compile(r"hidden_[0-9a-f]{8}")
+# pytest plugins a graded run loads. Autoloading every installed one would also import locust's
+# (gevent monkeypatching) and schemathesis' and hypothesis' (seconds per run); a lab that needs
+# one more names it with --pytest-plugin, and the solution's run shows when one is missing.
+PLUGINS = ("pytest_asyncio.plugin", "pytest_timeout")
 
 
 @dataclass
@@ -93,6 +97,7 @@ class Request:
     sentinels: Sentinels | None = None
     extra_args: tuple[str, ...] = ()
     extra_env: dict[str, str] = field(default_factory=dict)
+    plugins: tuple[str, ...] = PLUGINS
 
 
 def harness_folder(base: Path) -> Path:
@@ -119,6 +124,7 @@ def _env(request: Request, harness_dir: Path) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "PYTHONHASHSEED": "0",
         "GRADING": "1",
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
     }
     if request.account is not None:
         env["USER"] = env["LOGNAME"] = request.account.name
@@ -140,6 +146,7 @@ def execute(request: Request, harness_dir: Path) -> Run:
         "-m",
         "pytest",
         f"labs/{request.lab_id}",
+        *(arg for plugin in request.plugins for arg in ("-p", plugin)),
         "-p",
         HARNESS_MODULE,
         "-p",

@@ -81,8 +81,15 @@ class Pristine:
     digest: str  # of every file's path and bytes: part of each cache key
 
     @classmethod
-    def create(cls, root: Path, dest: Path) -> Pristine:
+    def create(cls, root: Path, dest: Path, exclude: list[Path] = ()) -> Pristine:
+        """Copy ``root`` to ``dest``; nothing under ``exclude`` (hidden tests kept in the repo)."""
         files = _tracked(root)
+        for folder in exclude:
+            try:
+                inside = folder.resolve().relative_to(root.resolve()).as_posix()
+            except ValueError:
+                continue
+            files = [rel for rel in files if not (rel + "/").startswith(inside.rstrip("/") + "/")]
         digest = hashlib.sha256()
         dest.mkdir(parents=True)
         for rel in files:
