@@ -196,10 +196,13 @@ class Student:
         # name the TODO even when Sanic swallowed it inside a handler.
         module.NotImplementedError = TodoNotDone
         self.monkeypatch.setitem(sys.modules, name, module)  # dataclasses and pickle look it up
+        problem = None
         try:
             spec.loader.exec_module(module)
         except BaseException as exc:  # noqa: BLE001 - any failure here is the student's to fix
-            pytest.fail(_describe_import_failure(path, exc), pytrace=False)
+            problem = _describe_import_failure(path, exc)
+        if problem:  # failed outside the `except`, so no "during handling of ..." chain follows
+            pytest.fail(problem, pytrace=False)
         self.loaded[filename] = module
         return module
 
