@@ -38,6 +38,10 @@ STATS_PATH = "/_tracing/stats"
 
 _TWO_64 = 1 << 64
 _time = time.time
+# Where the helpers below keep the active span, whatever the tracer: our Tracer's own scope
+# manager uses the same ContextVar, and with the OpenTelemetry shim (TRACING_BACKEND=otel) the
+# helpers always name the parent explicitly, so they never need the shim's notion of "active".
+_ACTIVE = ContextVarsScopeManager()
 
 
 class RateSampler(Sampler):
@@ -156,7 +160,7 @@ def active_span() -> BasicSpan | None:
 
 def mark_error(span: BasicSpan, exc: BaseException) -> None:
     """Tag ``span`` as failed with ``exc``: Zipkin shows the ``error`` tag in red."""
-    span.tags["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    span.set_tag("error", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
 
 class SpanGuard:
@@ -186,17 +190,22 @@ class SpanGuard:
 
     def set_tag(self, key: str, value: Any) -> None:
         if self.span is not None:
-            self.span.tags[key] = value
+            self.span.set_tag(key, value)
 
     def set_status(self, status: int) -> None:
         """Tag the HTTP status; 5xx also marks the span as an error."""
         if self.span is not None:
-            self.span.tags["http.status_code"] = status
+            self.span.set_tag("http.status_code", status)
             if status >= 500:
-                self.span.tags["error"] = str(status)
+                self.span.set_tag("error", str(status))
 
 
 NOT_RECORDED = SpanGuard(None)
+
+
+def _sampled(span) -> bool:
+    # OpenTelemetry's shim has no such flag: its SDK makes unsampled spans non-recording itself.
+    return getattr(span.context, "sampled", True)
 
 
 def client_span(service: str, method: str, path: str, headers: dict[str, str]) -> SpanGuard:
@@ -209,7 +218,7 @@ def client_span(service: str, method: str, path: str, headers: dict[str, str]) -
         return NOT_RECORDED
     parent = scope.span
     tracer = parent.tracer
-    if not parent.context.sampled:
+    if not _sampled(parent):
         # Nothing recorded here, but downstream must hear "not sampled" too.
         tracer.inject(parent.context, Format.HTTP_HEADERS, headers)
         return NOT_RECORDED
@@ -233,7 +242,7 @@ def query_span(query: str, args: Any = None) -> SpanGuard:
     The statement goes in ``sql.query``; bind values only if the tracer's ``sql_params`` is on.
     """
     scope = _SCOPE.get(None)
-    if scope is None or not scope.span.context.sampled:
+    if scope is None or not _sampled(scope.span):
         return NOT_RECORDED
     parent = scope.span
     tracer = parent.tracer
@@ -248,11 +257,10 @@ def query_span(query: str, args: Any = None) -> SpanGuard:
 def local_span(name: str, tags: dict[str, Any] | None = None) -> SpanGuard:
     """A local (kind-less) span made active while the ``with`` block runs: for ``@logger``."""
     scope = _SCOPE.get(None)
-    if scope is None or not scope.span.context.sampled:
+    if scope is None or not _sampled(scope.span):
         return NOT_RECORDED
-    tracer = scope.span.tracer
-    span = tracer.start_span(name, child_of=scope.span, tags=tags)
-    return SpanGuard(span, tracer.scope_manager.activate(span, False))
+    span = scope.span.tracer.start_span(name, child_of=scope.span, tags=tags)
+    return SpanGuard(span, _ACTIVE.activate(span, False))
 
 
 def traced(fn: Callable, name: str | None = None) -> Callable:
@@ -283,7 +291,10 @@ def current_ids() -> tuple[str, str] | None:
         if scope is None:
             return None
     context = scope.span.context
-    return context.trace_id, context.span_id
+    if isinstance(context, SpanContext):
+        return context.trace_id, context.span_id
+    otel = context.unwrap()  # an OpenTelemetry shim context: integer IDs
+    return f"{otel.trace_id:032x}", f"{otel.span_id:016x}"
 
 
 def _request_scope() -> opentracing.Scope | None:
@@ -321,21 +332,20 @@ async def start_server_span(request) -> None:
         ignore_active_span=True,  # a keep-alive connection's previous request is not a parent
         tags={"span.kind": "server", "http.method": request.method, "http.path": request.path},
     )
-    request.ctx.trace_scope = tracer.scope_manager.activate(span, False)
+    request.ctx.trace_scope = _ACTIVE.activate(span, False)
 
 
 async def finish_server_span(request, response) -> None:
     """Response middleware (runs last): status tags, then finish the SERVER span."""
     scope = getattr(request.ctx, "trace_scope", None)
-    if scope is None:
-        return
+    if scope is None or getattr(request.ctx, "trace_finished", False):
+        return  # not traced, or already finished (response middleware ran twice)
+    request.ctx.trace_finished = True
     span = scope.span
-    if span.duration != -1:  # already finished (a response middleware ran twice)
-        return
     status = response.status
-    span.tags["http.status_code"] = status
+    span.set_tag("http.status_code", status)
     if status >= 500:
-        span.tags["error"] = str(status)
+        span.set_tag("error", str(status))
     scope.close()
     span.finish()
 
