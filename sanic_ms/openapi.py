@@ -469,9 +469,8 @@ def _param_schema(param: Any) -> dict:
     return schema
 
 
-def _blueprint_of(route: Any) -> str | None:
-    parts = route.name.split(".")
-    return parts[1] if len(parts) >= 3 else None
+def _blueprints_by_route(app: Any) -> dict[str, str]:
+    return {route.name: name for name, bp in app.blueprints.items() for route in bp.routes}
 
 
 def _envelope(data: dict, pagination: bool) -> dict:
@@ -493,6 +492,7 @@ class Builder:
         self.paths: dict[str, dict] = {}
         self.validators: dict[tuple[str, str], Any] = {}  # (route name, method) -> validator
         self._operation_ids: set[str] = set()
+        self._blueprints = _blueprints_by_route(app)
 
     def build(self) -> dict:
         routes = sorted(self.app.router.routes, key=lambda r: (openapi_path(r.uri), r.name))
@@ -555,7 +555,7 @@ class Builder:
             operation["summary"] = docs.summary
         if docs.description:
             operation["description"] = docs.description
-        tags = docs.tags or [t for t in [_blueprint_of(route)] if t]
+        tags = docs.tags or [t for t in [self._blueprints.get(route.name)] if t]
         if tags:
             operation["tags"] = list(tags)
         if docs.deprecated:
