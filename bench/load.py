@@ -70,7 +70,7 @@ def resolve_source(source: str) -> Path:
     path = Path(source)
     if not path.is_absolute():
         path = REPO_ROOT / path
-    if path.is_dir():
+    if path.suffix != ".py":  # a folder, such as labs/00
         path = path / APP_FILE
     if not path.is_file():
         raise SystemExit(f"--source {source}: no {path.relative_to(REPO_ROOT)} to serve")
@@ -320,6 +320,7 @@ def main(argv: list[str] | None = None) -> list[Run]:
     label = "reference" if args.reference else args.source
     delay = args.delay_ms / 1000
     command = "python -m bench.load " + " ".join(argv if argv is not None else sys.argv[1:])
+    info = machine.describe()  # before the run: its load average is the others' work, not ours
 
     upstream_port, app_port = free_port(), free_port()
     upstream_url, app_url = f"http://{HOST}:{upstream_port}", f"http://{HOST}:{app_port}"
@@ -350,7 +351,6 @@ def main(argv: list[str] | None = None) -> list[Run]:
                 wait_http(f"{app_url}/", timeout=120)
     add_ratios(runs)
 
-    info = machine.describe()
     title = f"Lab 00: blocking vs async ({label})"
     reference = None
     if args.source != DEFAULT_SOURCE and REFERENCE_CSV.is_file():

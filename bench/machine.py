@@ -60,6 +60,8 @@ def describe() -> dict[str, str]:
         "cpu": cpu_model(),
         "python": platform.python_version(),
         "os": f"{platform.system()} {platform.release()}",
+        # Other work on the machine slows a benchmark down; the reader should know there was some.
+        "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         **versions(),
     }
 
@@ -69,5 +71,5 @@ def markdown(info: dict[str, str]) -> str:
     libs = ", ".join(f"{name} {info[name]}" for name in LIBRARIES if name in info)
     return (
         f"{info['date']}; {info['cores']} cores ({info['cpu']}); Python {info['python']} "
-        f"on {info['os']}; {libs}"
+        f"on {info['os']}; {libs}; load average before the run {info['load']}"
     )

@@ -29,14 +29,13 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import asyncpg
 
 from bench import machine
-from bench.processes import HOST, REPO_ROOT, free_port, python, running
+from bench.processes import HOST, REPO_ROOT, Server, free_port, python, running_all
 
 APPS = ("bare", "framework", "traced", "collector_down")
 ENDPOINTS = {"hello": "/hello", "row": "/row/1"}
@@ -201,84 +200,98 @@ def serve_args(factory: str, port: int) -> list[str]:
     return python("-m", "bench.serve", target, "--port", str(port))
 
 
-def overhead_runs(
-    gen: Generator, dsn: str, args: argparse.Namespace, out: Path
-) -> tuple[list[Measure], dict]:
+@dataclass
+class Setup:
+    """Every server of a run (started together: startup dominates a short run) and their URLs."""
+
+    servers: list[Server]
+    apps: dict[str, str]  # app -> base URL
+    sink: str
+    users: str | None  # the end-to-end users service, when it runs
+
+
+def plan(dsn: str, args: argparse.Namespace, out: Path) -> Setup:
     sink_port, closed_port = free_port(), free_port()  # nothing ever listens on closed_port
     sink = f"http://{HOST}:{sink_port}"
-    ports = {app: free_port() for app in APPS}
     zipkin = {"traced": sink, "collector_down": f"http://{HOST}:{closed_port}"}
-    measures: list[Measure] = []
-    with ExitStack() as stack:
-        stack.enter_context(
-            running(python("-m", "bench.span_sink", "--port", str(sink_port)), out / "sink.log",
-                    ready_url=f"{sink}/count")
+    servers = [
+        Server(python("-m", "bench.span_sink", "--port", str(sink_port)), out / "sink.log",
+               ready_url=f"{sink}/count"),
+    ]  # fmt: skip
+    apps = {}
+    for app in APPS:
+        port = free_port()
+        apps[app] = f"http://{HOST}:{port}"
+        env = {"DATABASE_URL": dsn, "LOG_LEVEL": "INFO"}
+        if app in zipkin:
+            env["ZIPKIN_URL"] = zipkin[app]
+        servers.append(
+            Server(serve_args(FACTORY[app], port), out / f"{app}.log", env,
+                   ready_url=f"{apps[app]}/hello", discard_stdout=True)
         )  # fmt: skip
-        for app in APPS:
-            env = {"DATABASE_URL": dsn, "LOG_LEVEL": "INFO"}
-            if app in zipkin:
-                env["ZIPKIN_URL"] = zipkin[app]
-            stack.enter_context(
-                running(serve_args(FACTORY[app], ports[app]), out / f"{app}.log", env=env,
-                        ready_url=f"http://{HOST}:{ports[app]}/hello", discard_stdout=True)
-            )  # fmt: skip
-        for app in APPS:  # warm up: pools full, code paths hot
-            for path in ENDPOINTS.values():
-                gen.measure(f"http://{HOST}:{ports[app]}{path}", args.connections, 1)
-        for round_ in range(1, args.rounds + 1):
-            for app in APPS:
-                for endpoint, path in ENDPOINTS.items():
-                    print(f"bench: round {round_}, {app} {endpoint}", flush=True)
-                    result = gen.measure(
-                        f"http://{HOST}:{ports[app]}{path}", args.connections, args.duration
-                    )
-                    measures.append(
-                        Measure(app, endpoint, gen.name, args.connections, args.duration,
-                                round=round_, **result)
-                    )  # fmt: skip
-        tracing = {
-            app: get_json(f"http://{HOST}:{ports[app]}/_tracing/stats") for app in zipkin
-        } | {"sink": get_json(f"{sink}/count")}
-    return measures, tracing
-
-
-def e2e_runs(gen: Generator, dsn: str, args: argparse.Namespace, out: Path) -> list[Measure]:
-    sink_port = free_port()
-    sink = f"http://{HOST}:{sink_port}"
+    if args.no_e2e:
+        return Setup(servers, apps, sink, None)
     ports = {name: free_port() for name in ("cities", "roles", "users")}
     base = {"DATABASE_URL": dsn, "E2E_DELAY": repr(args.e2e_delay_ms / 1000), "ZIPKIN_URL": sink}
+    users = f"http://{HOST}:{ports['users']}"
+    users_env = {
+        **base,
+        "CITIES_SERVICE_URL": f"http://{HOST}:{ports['cities']}",
+        "ROLES_SERVICE_URL": f"http://{HOST}:{ports['roles']}",
+    }
+    servers += [
+        *(
+            Server(serve_args(factory, ports[name]), out / f"e2e_{name}.log", base,
+                   ready_url=f"http://{HOST}:{ports[name]}/{name}/1", discard_stdout=True)
+            for name, factory in (("cities", "cities_delayed"), ("roles", "roles_delayed"))
+        ),
+        # Started last: its readiness URL calls the other two.
+        Server(serve_args("users_e2e", ports["users"]), out / "e2e_users.log", users_env,
+               ready_url=f"{users}/users/1", discard_stdout=True),
+    ]  # fmt: skip
+    return Setup(servers, apps, sink, users)
+
+
+def overhead_runs(gen: Generator, setup: Setup, args: argparse.Namespace) -> list[Measure]:
+    if args.warmup:  # pools full, code paths hot
+        for app in APPS:
+            for path in ENDPOINTS.values():
+                gen.measure(setup.apps[app] + path, args.connections, args.warmup)
     measures = []
-    with ExitStack() as stack:
-        stack.enter_context(
-            running(python("-m", "bench.span_sink", "--port", str(sink_port)), out / "sink_e2e.log",
-                    ready_url=f"{sink}/count")
-        )  # fmt: skip
-        for name, factory in (("cities", "cities_delayed"), ("roles", "roles_delayed")):
-            stack.enter_context(
-                running(serve_args(factory, ports[name]), out / f"e2e_{name}.log", env=base,
-                        ready_url=f"http://{HOST}:{ports[name]}/{name}/1", discard_stdout=True)
-            )  # fmt: skip
-        users_env = {
-            **base,
-            "CITIES_SERVICE_URL": f"http://{HOST}:{ports['cities']}",
-            "ROLES_SERVICE_URL": f"http://{HOST}:{ports['roles']}",
-        }
-        users = f"http://{HOST}:{ports['users']}"
-        stack.enter_context(
-            running(serve_args("users_e2e", ports["users"]), out / "e2e_users.log", env=users_env,
-                    ready_url=f"{users}/users/1", discard_stdout=True)
-        )  # fmt: skip
-        check = get_json(f"{users}/users/1")
-        if not (isinstance(check.get("data"), dict) and "city" in check["data"]):
-            raise RuntimeError(f"GET /users/1 did not return a user with a city: {check}")
-        for variant, path in (("parallel", "/users/1"), ("sequential", "/users-sequential/1")):
-            gen.measure(users + path, args.e2e_connections, 1)  # warm up
-            print(f"bench: end to end, {variant}", flush=True)
-            result = gen.measure(users + path, args.e2e_connections, args.e2e_duration)
-            measures.append(
-                Measure("users", variant, gen.name, args.e2e_connections, args.e2e_duration,
-                        **result)
-            )  # fmt: skip
+    for round_ in range(1, args.rounds + 1):
+        for app in APPS:
+            for endpoint, path in ENDPOINTS.items():
+                print(f"bench: round {round_}, {app} {endpoint}", flush=True)
+                result = gen.measure(setup.apps[app] + path, args.connections, args.duration)
+                measures.append(
+                    Measure(app, endpoint, gen.name, args.connections, args.duration,
+                            round=round_, **result)
+                )  # fmt: skip
+    return measures
+
+
+def tracing_stats(setup: Setup) -> dict:
+    """The traced apps' reporter counters and what the collector received."""
+    stats = {
+        app: get_json(f"{setup.apps[app]}/_tracing/stats") for app in ("traced", "collector_down")
+    }
+    return stats | {"sink": get_json(f"{setup.sink}/count")}
+
+
+def e2e_runs(gen: Generator, setup: Setup, args: argparse.Namespace) -> list[Measure]:
+    users = setup.users
+    check = get_json(f"{users}/users/1")
+    if not (isinstance(check.get("data"), dict) and "city" in check["data"]):
+        raise RuntimeError(f"GET /users/1 did not return a user with a city: {check}")
+    measures = []
+    for variant, path in (("parallel", "/users/1"), ("sequential", "/users-sequential/1")):
+        if args.warmup:
+            gen.measure(users + path, args.e2e_connections, args.warmup)
+        print(f"bench: end to end, {variant}", flush=True)
+        result = gen.measure(users + path, args.e2e_connections, args.e2e_duration)
+        measures.append(
+            Measure("users", variant, gen.name, args.e2e_connections, args.e2e_duration, **result)
+        )
     return measures
 
 
@@ -428,6 +441,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per endpoint run")
     parser.add_argument("--rounds", type=int, default=2, help="rounds; the best one counts")
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds before each measure")
     parser.add_argument("--generator", choices=("auto", "wrk", "locust"), default="auto")
     parser.add_argument("--e2e-connections", type=int, default=10)
     parser.add_argument("--e2e-duration", type=float, default=10.0)
@@ -450,17 +464,20 @@ def main(argv: list[str] | None = None) -> str:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     command = "python -m bench.overhead " + " ".join(argv if argv is not None else sys.argv[1:])
+    info = machine.describe()  # before the run: its load average is the others' work, not ours
     with tempfile.TemporaryDirectory() as scratch:
         gen = Generator(args.generator, Path(scratch))
         print(f"bench: load generator {gen.name}", flush=True)
         dsn = asyncio.run(prepare_database())
         try:
-            measures, tracing = overhead_runs(gen, dsn, args, out)
-            e2e = [] if args.no_e2e else e2e_runs(gen, dsn, args, out)
+            setup = plan(dsn, args, out)
+            with running_all(setup.servers):
+                measures = overhead_runs(gen, setup, args)
+                tracing = tracing_stats(setup)  # before end to end adds its own spans
+                e2e = [] if args.no_e2e else e2e_runs(gen, setup, args)
         finally:
             asyncio.run(drop_database(dsn))
     chosen = best(measures)
-    info = machine.describe()
     section = render(chosen, e2e, tracing, args, gen, info, command.strip())
     write_csv(measures, out / "summary.csv")
     write_csv(e2e, out / "e2e.csv")

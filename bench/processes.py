@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +43,51 @@ def wait_http(url: str, timeout: float = 60.0, process: subprocess.Popen | None 
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s ({last_error})")
 
 
+@dataclass
+class Server:
+    """A server to run: its command, its log file, and the URL that answers once it is ready.
+
+    ``discard_stdout``: only stderr goes to ``log`` (for apps logging a JSON line per request,
+    which would fill the disk during a benchmark).
+    """
+
+    args: list[str]
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    ready_url: str | None = None
+    discard_stdout: bool = False
+
+
+@contextlib.contextmanager
+def running_all(servers: list[Server]) -> Iterator[list[subprocess.Popen]]:
+    """Run every server for the duration of the block: all start at once, all stop at once."""
+    processes: list[subprocess.Popen] = []
+    with contextlib.ExitStack() as files:
+        try:
+            for server in servers:
+                server.log.parent.mkdir(parents=True, exist_ok=True)
+                out = files.enter_context(server.log.open("wb"))
+                processes.append(
+                    subprocess.Popen(
+                        server.args,
+                        cwd=REPO_ROOT,
+                        env={**os.environ, **server.env},
+                        stdout=subprocess.DEVNULL if server.discard_stdout else out,
+                        stderr=out if server.discard_stdout else subprocess.STDOUT,
+                    )
+                )
+            for server, process in zip(servers, processes, strict=True):
+                if server.ready_url:
+                    try:
+                        wait_http(server.ready_url, process=process)
+                    except (RuntimeError, TimeoutError) as error:
+                        tail = server.log.read_text(errors="replace")[-2000:]
+                        raise RuntimeError(f"{error}\n--- {server.log} ---\n{tail}") from None
+            yield processes
+        finally:
+            stop_all(processes)
+
+
 @contextlib.contextmanager
 def running(
     args: list[str],
@@ -50,42 +96,22 @@ def running(
     ready_url: str | None = None,
     discard_stdout: bool = False,
 ) -> Iterator[subprocess.Popen]:
-    """Run ``args`` (a server) for the duration of the block, output to ``log``.
+    """Run one server (see :class:`Server`) for the duration of the block."""
+    with running_all([Server(args, log, env or {}, ready_url, discard_stdout)]) as (process,):
+        yield process
 
-    ``discard_stdout``: only stderr goes to ``log`` (for apps logging a JSON line per request,
-    which would fill the disk during a benchmark).
-    """
-    log.parent.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, **(env or {})}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            args,
-            cwd=REPO_ROOT,
-            env=full_env,
-            stdout=subprocess.DEVNULL if discard_stdout else out,
-            stderr=out if discard_stdout else subprocess.STDOUT,
-        )
+
+def stop_all(processes: list[subprocess.Popen], grace: float = 10.0) -> None:
+    alive = [p for p in processes if p.poll() is None]
+    for process in alive:
+        process.send_signal(signal.SIGINT)  # Sanic and aiohttp close their pools on SIGINT
+    deadline = time.monotonic() + grace
+    for process in alive:
         try:
-            if ready_url:
-                try:
-                    wait_http(ready_url, process=process)
-                except (RuntimeError, TimeoutError) as error:
-                    tail = log.read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"{error}\n--- {log} ---\n{tail}") from None
-            yield process
-        finally:
-            stop(process)
-
-
-def stop(process: subprocess.Popen, grace: float = 10.0) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)  # Sanic and aiohttp close their pools on SIGINT
-    try:
-        process.wait(grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def python(*args: str) -> list[str]:

@@ -1,0 +1,166 @@
+"""``make bench``: wrk output is read right, and a short run writes every table and CSV.
+
+Speed is never asserted: only that every app and endpoint was measured and the numbers parse.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+
+import pytest
+
+from bench import overhead
+from bench.processes import REPO_ROOT, python
+
+WRK_OK = """\
+Running 1s test @ http://127.0.0.1:18099/slow?delay=0
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.23ms    6.25ms  52.92ms   94.34%
+    Req/Sec     7.57k     4.09k   12.12k    50.00%
+  Latency Distribution
+     50%  339.00us
+     75%    0.86ms
+     90%    5.15ms
+     99%   40.04ms
+  7560 requests in 1.01s, 1.25MB read
+Requests/sec:   7516.72
+Transfer/sec:      1.24MB
+"""
+
+WRK_ERRORS = """\
+Running 1s test @ http://127.0.0.1:18099/slow?delay=x
+  1 threads and 4 connections
+  Latency Distribution
+     50%  499.00us
+     75%    1.90ms
+     90%    3.65ms
+     99%    1.20s
+  4680 requests in 1.01s, 0.87MB read
+  Socket errors: connect 1, read 2, write 0, timeout 3
+  Non-2xx or 3xx responses: 4680
+Requests/sec:   4645.35
+Transfer/sec:      0.86MB
+"""
+
+
+def test_wrk_output_is_read_in_milliseconds():
+    assert overhead.parse_wrk(WRK_OK) == {
+        "requests": 7560,
+        "errors": 0,
+        "rps": 7516.72,
+        "p50_ms": pytest.approx(0.339),
+        "p99_ms": pytest.approx(40.04),
+    }
+
+
+def test_wrk_non_2xx_and_socket_errors_count_as_errors():
+    parsed = overhead.parse_wrk(WRK_ERRORS)
+    assert parsed["errors"] == 4680 + 1 + 2 + 3
+    assert parsed["p99_ms"] == pytest.approx(1200.0)
+
+
+def test_wrk_output_without_numbers_is_an_error_not_a_zero():
+    with pytest.raises(ValueError, match="wrk output has no"):
+        overhead.parse_wrk("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+def test_benchmarks_md_keeps_the_hand_written_text(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text(f"# Benchmarks\n\nWhy.\n\n{overhead.BEGIN}\nold\n{overhead.END}\n\nAfter.\n")
+    overhead.update_benchmarks_md("new table\n", path)
+    assert path.read_text() == (
+        f"# Benchmarks\n\nWhy.\n\n{overhead.BEGIN}\nnew table\n{overhead.END}\n\nAfter.\n"
+    )
+
+
+def test_benchmarks_md_gets_a_section_when_it_has_none(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\nNotes.\n")
+    overhead.update_benchmarks_md("numbers\n", path)
+    text = path.read_text()
+    assert text.startswith("# Benchmarks\n\nNotes.\n")
+    assert f"{overhead.BEGIN}\nnumbers\n{overhead.END}" in text
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    """One short ``make bench``: 2 s of load, but eight servers to start on a 2-core machine."""
+    out = tmp_path_factory.mktemp("bench")
+    args = [
+        "--duration", "1", "--rounds", "1", "--warmup", "0", "--connections", "4",
+        "--e2e-duration", "1", "--e2e-connections", "2",
+        "--out", str(out), "--no-benchmarks-md",
+    ]  # fmt: skip
+    before = (
+        (REPO_ROOT / "BENCHMARKS.md").read_bytes()
+        if (REPO_ROOT / "BENCHMARKS.md").exists()
+        else None
+    )
+    done = subprocess.run(
+        python("-m", "bench.overhead", *args),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    after = (
+        (REPO_ROOT / "BENCHMARKS.md").read_bytes()
+        if (REPO_ROOT / "BENCHMARKS.md").exists()
+        else None
+    )
+    assert before == after, "--no-benchmarks-md must leave BENCHMARKS.md alone"
+    return out
+
+
+def rows(path):
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# The run's servers start in the first test that uses it: give that test their startup time.
+smoke = pytest.mark.timeout(240)
+
+
+@smoke
+def test_every_app_and_endpoint_is_measured_with_numbers_that_parse(short_run):
+    measured = rows(short_run / "summary.csv")
+    assert {(r["app"], r["endpoint"]) for r in measured} == {
+        (app, endpoint) for app in overhead.APPS for endpoint in overhead.ENDPOINTS
+    }
+    for r in measured:
+        assert int(r["requests"]) > 0
+        assert int(r["errors"]) == 0, r  # every app answers both endpoints correctly
+        for column in ("rps", "p50_ms", "p99_ms"):
+            float(r[column])
+        assert r["generator"] in ("wrk", "locust")
+
+
+@smoke
+def test_end_to_end_runs_parallel_and_sequential(short_run):
+    e2e = rows(short_run / "e2e.csv")
+    assert [r["endpoint"] for r in e2e] == ["parallel", "sequential"]
+    assert all(int(r["requests"]) > 0 and int(r["errors"]) == 0 for r in e2e)
+
+
+@smoke
+def test_traced_app_reports_its_spans_to_the_collector(short_run):
+    tracing = json.loads((short_run / "tracing.json").read_text())
+    stats = tracing["traced"].get("data", tracing["traced"])
+    assert stats["enabled"] is True
+    assert tracing["sink"]["spans"] > 0  # the collector really received spans
+    down = tracing["collector_down"].get("data", tracing["collector_down"])
+    assert down["reporter"]["sent"] == 0  # nothing listens there
+
+
+@smoke
+def test_results_table_states_generator_ratios_and_goals(short_run):
+    text = (short_run / "results.md").read_text()
+    assert "Load generator: **" in text
+    assert "| hello | bare |" in text
+    assert "| row | collector_down |" in text
+    assert "full stack" in text
+    assert "parallel p50" in text
