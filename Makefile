@@ -49,3 +49,18 @@ lab: setup
 
 watch: setup
 	$(PY) -m grader.student watch $(N)
+
+# Lab 00 load test, blocking vs async handlers, results in reports/load/:
+# `make load`, or e.g. `make load USERS=100 RUN_TIME=30 DELAY_MS=20 SOURCE=labs/00`.
+USERS ?= 50
+RUN_TIME ?= 15
+DELAY_MS ?= 50
+SOURCE ?=
+.PHONY: load bench
+load: setup
+	$(PY) -m bench.load --users $(USERS) --run-time $(RUN_TIME) --delay-ms $(DELAY_MS) $(if $(SOURCE),--source $(SOURCE))
+
+# Framework overhead vs bare Sanic, and the end-to-end users lookup (wrk if installed, else
+# locust); results in reports/bench/ and BENCHMARKS.md. `make bench BENCH_ARGS="--rounds 3"`.
+bench: setup
+	$(PY) -m bench.overhead $(BENCH_ARGS)
