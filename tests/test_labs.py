@@ -1,0 +1,79 @@
+"""The labs keep their promises: starters fail every task, solutions pass, one source, hints, TODOs.
+
+Runs ``pytest labs`` twice in child processes (starters, then ``--solution``) and reads the task
+of every test from the ``grader.student`` results plugin.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from grader import build, manifest, student
+
+LABS = manifest.load()
+
+
+@pytest.fixture(scope="module")
+def starter_results():
+    return student.run_tests(["labs"])
+
+
+@pytest.fixture(scope="module")
+def solution_results():
+    return student.run_tests(["labs"], solution=True)
+
+
+def test_generated_starters_and_solutions_match_their_sources():
+    problems = build.build(check=True)
+    assert not problems, "run `python -m grader build`:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("lab", LABS.values(), ids=list(LABS))
+def test_every_task_has_points_a_hint_and_a_readme_section(lab):
+    assert lab.tasks, f"lab {lab.id} has no tasks"
+    assert [t.number for t in lab.tasks] == list(range(1, len(lab.tasks) + 1))
+    readme = (lab.folder / "README.md").read_text()
+    headings = [int(n) for n in re.findall(r"^## (\d+)\. ", readme, flags=re.MULTILINE)]
+    assert headings == [t.number for t in lab.tasks], f"labs/{lab.id}/README.md task headings"
+    for task in lab.tasks:
+        assert task.points > 0 and task.hint.strip(), f"lab {lab.id} task {task.number}"
+        assert f"({task.points} point" in readme, f"README of lab {lab.id}: points of task {task.number}"
+    assert f"notebooks/{lab.id}_{lab.slug}.ipynb" in readme
+    assert f"pytest labs/{lab.id}" in readme and f"python -m grader hint {lab.id}" in readme
+
+
+@pytest.mark.parametrize("lab", LABS.values(), ids=list(LABS))
+def test_every_task_has_a_todo_in_the_starter(lab):
+    marked = set().union(*build.markers(lab).values())
+    assert marked == {t.number for t in lab.tasks}, f"lab {lab.id}: tasks with a solution block"
+    starters = "".join((lab.folder / name).read_text() for name in lab.files)
+    for task in lab.tasks:
+        assert f'NotImplementedError("TODO task {task.number}: ' in starters or (
+            f'"TODO task {task.number}: ' in starters
+        ), f"labs/{lab.id}: no TODO for task {task.number}"
+
+
+def by_lab(results):
+    return student.task_results(results)
+
+
+@pytest.mark.parametrize("lab", LABS.values(), ids=list(LABS))
+def test_the_starter_fails_every_test_of_every_task(lab, starter_results):
+    tests = {k: v for k, v in starter_results.items() if v["lab"] == lab.id}
+    assert tests, f"no tests ran for labs/{lab.id}"
+    tasks = by_lab(tests)[lab.id]
+    assert set(tasks) == {t.number for t in lab.tasks}, f"lab {lab.id}: every task needs a test"
+    passing = [nodeid for nodeid, test in tests.items() if test["outcome"] != "failed"]
+    assert not passing, f"these tests do not fail on the untouched starter: {passing}"
+    collection = [t for t in tests.values() if "ImportError" in t["message"]]
+    assert not collection, f"lab {lab.id}: a starter test fails with an ImportError"
+
+
+@pytest.mark.parametrize("lab", LABS.values(), ids=list(LABS))
+def test_the_solution_passes_every_test(lab, solution_results):
+    tests = {k: v for k, v in solution_results.items() if v["lab"] == lab.id}
+    assert tests, f"no tests ran for solutions/{lab.id}"
+    failing = {k: v["message"][-600:] for k, v in tests.items() if v["outcome"] != "passed"}
+    assert not failing, f"lab {lab.id}: the solution fails: {failing}"
