@@ -526,7 +526,8 @@ class Builder:
         if getattr(extra, "static", False) or getattr(extra, "websocket", False):
             return
         docs = doc.route_doc(route.handler) or doc.RouteDoc()
-        if docs.exclude:
+        # Paths under "/_" are the framework's own internals (/_tracing/stats), not the API.
+        if docs.exclude or route.uri.lstrip("/").startswith("_"):
             return
         path = openapi_path(route.uri)
         methods = sorted(m for m in route.methods if m not in _SKIPPED_METHODS)
