@@ -29,6 +29,7 @@ CLIENT_TIMEOUT = 5.0  # seconds for a whole downstream call
 ZIPKIN_URL: str | None = None  # e.g. http://127.0.0.1:9411; None: spans are not reported
 TRACING_ENABLED = True
 TRACING_SAMPLE_RATE = 1.0
+TRACING_BACKEND = "basic"  # basictracer + our Zipkin reporter; "otel": OpenTelemetry via its shim
 TRACING_PROPAGATION = "b3multi"  # what we send downstream: X-B3-* headers, or "b3single"
 TRACING_TRACE_ID_128BIT = False  # new traces get 16-hex IDs; True: 32 (W3C-compatible)
 TRACING_SQL_PARAMS = False  # record bind values in sql.params (off: they may be personal data)

@@ -351,7 +351,22 @@ async def finish_server_span(request, response) -> None:
 
 
 def build_tracer(name: str, config: Any) -> tuple[Tracer, Any]:
-    """The tracer and reporter ``config`` asks for (reporter None when ZIPKIN_URL is unset)."""
+    """The tracer and reporter ``config`` asks for (reporter None when ZIPKIN_URL is unset).
+
+    ``TRACING_BACKEND``: ``basic`` (basictracer and our reporter) or ``otel`` (``sanic_ms.otel``).
+    """
+    backend = config.get("TRACING_BACKEND", "basic")
+    if backend == "otel":
+        try:
+            from . import otel
+        except ImportError as exc:
+            raise RuntimeError(
+                f"TRACING_BACKEND=otel needs OpenTelemetry ({exc.name} is missing): "
+                "pip install 'sanic-ms-workshop[otel]'"
+            ) from exc
+        return otel.build_tracer(name, config)
+    if backend != "basic":
+        raise ValueError(f"TRACING_BACKEND is basic or otel, not {backend!r}")
     from .zipkin import ZipkinReporter
 
     reporter = None
@@ -383,7 +398,8 @@ def stats(app) -> dict[str, Any]:
     return {
         "enabled": tracer is not None,
         "service": app.name,
-        "sample_rate": None if tracer is None else tracer.sampler.rate,
+        "backend": app.config.get("TRACING_BACKEND", "basic"),
+        "sample_rate": None if tracer is None else app.config.get("TRACING_SAMPLE_RATE", 1.0),
         "zipkin_url": None if reporter is None else reporter.url,
         "reporter": None if reporter is None else reporter.stats(),
     }

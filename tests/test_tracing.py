@@ -239,3 +239,8 @@ async def test_log_lines_in_a_request_carry_trace_and_span_ids(database_url, cap
     inside = [r for r in caplog.records if r.getMessage() == "inside lookup"]
     local = next(s for s in spans if s["name"].endswith("lookup"))
     assert (inside[0].trace_id, inside[0].span_id) == (local["traceId"], local["id"])
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(ValueError, match="basic or otel"):
+        tracing.build_tracer("users", {"TRACING_BACKEND": "jaeger"})

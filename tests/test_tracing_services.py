@@ -222,3 +222,31 @@ async def test_malformed_trace_headers_never_fail_a_request(example_tables, user
             spans = await collector.wait_for_spans(10)
     root = by_name(spans, "users", "get /users/<id:int>")
     assert "parentId" not in root and root["traceId"] != "not-hex"
+
+
+async def test_otel_backend_gives_the_same_tree(example_tables, user_id):
+    # TRACING_BACKEND=otel: same call sites, OpenTelemetry SDK behind the OpenTracing shim.
+    otel = {"TRACING_BACKEND": "otel"}
+    async with Collector(validate=True) as collector:
+        async with services(example_tables, collector.url, users=otel, downstream=otel) as get:
+            status, body = await get(f"/users/{user_id}")
+            assert status == 200 and body["data"]["city"]["name"] == "Lisbon"
+            _, stats = await get("/_tracing/stats")
+            assert stats["data"]["backend"] == "otel"
+            spans = await collector.wait_for_spans(10)
+        assert collector.invalid == []
+
+    assert len({s["traceId"] for s in spans}) == 1 and len(spans[0]["traceId"]) == 32
+    root = by_name(spans, "users", "get /users/<id:int>")
+    assert root["kind"] == "SERVER" and "parentId" not in root
+    for service, local_name in LOCAL_SPANS.items():
+        local = by_name(spans, "users", local_name)
+        assert local["parentId"] == root["id"]
+        (call,) = [s for s in spans if s.get("remoteEndpoint", {}).get("serviceName") == service]
+        assert call["kind"] == "CLIENT" and call["parentId"] == local["id"]
+        assert "kind" not in local and "debug" not in call
+        server = by_name(spans, service, f"get /{service}/<id:int>")
+        assert server["kind"] == "SERVER" and server["parentId"] == call["id"]
+        query = by_name(spans, service, "select")
+        assert query["kind"] == "CLIENT" and query["parentId"] == server["id"]
+        assert query["remoteEndpoint"]["serviceName"] == "postgresql"
