@@ -64,3 +64,12 @@ load: setup
 # locust); results in reports/bench/ and BENCHMARKS.md. `make bench BENCH_ARGS="--rounds 3"`.
 bench: setup
 	$(PY) -m bench.overhead $(BENCH_ARGS)
+
+# Jupyter Lab on the lab notebooks (notebooks/NN_slug.ipynb), the labs/ folder a click away.
+# The kernel "sanic-ms-workshop" is this virtualenv's Python, registered inside .venv
+# (--sys-prefix) so nothing outside the repository changes. Containers often run as root.
+.PHONY: notebooks
+notebooks: setup
+	$(PY) -m ipykernel install --sys-prefix --name sanic-ms-workshop --display-name "Python (sanic-ms workshop)"
+	$(PY) -m jupyter lab --ServerApp.ip=127.0.0.1 --LabApp.default_url=/lab/tree/notebooks \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(JUPYTER_ARGS)

@@ -57,7 +57,7 @@ for pair in ("sleep", "db", "http"):
 # `make load` runs [locust](https://locust.io) against each handler for 15 s with 50 users on one
 # worker, and writes `reports/load/summary.csv`. Until you have run it, the chart shows the
 # reference run checked in at `bench/results/load_reference.csv` (and says so in its title).
-# After `python -m bench.load --source labs/00` it shows your own handlers.
+# After `make load SOURCE=labs/00` it shows your own handlers.
 
 # %%
 from pathlib import Path
@@ -66,8 +66,8 @@ import matplotlib.pyplot as plt
 from bench.load import read_summary
 
 candidates = [
-    (nb.REPO_ROOT / "reports/load/labs_00/summary.csv", "your handlers (labs/00)"),
-    (nb.REPO_ROOT / "reports/load/summary.csv", "your make load run"),
+    (nb.REPO_ROOT / "reports/load/labs_00/summary.csv", "your handlers (make load SOURCE=labs/00)"),
+    (nb.REPO_ROOT / "reports/load/summary.csv", "reference handlers, your make load run"),
     (nb.REPO_ROOT / "bench/results/load_reference.csv", "reference run (checked in, not yours)"),
 ]
 csv_path, label = next((p, l) for p, l in candidates if p.exists())
