@@ -14,7 +14,9 @@ counts (noise on a shared machine only ever slows a run down). Reported:
 
 * req/s on / off (goal >= 0.85) and the cost of tracing per request, ``1e6/on - 1e6/off`` µs;
 * p99 latency down / on (goal <= 1.1): a dead collector must not slow requests;
-* the reporter's counters after each traced run (sent, dropped).
+* the reporter's counters after each traced run (sent, dropped);
+* CPU time the server process spent per request (from its own counters, so it holds up better
+  than req/s when other work shares the machine), and its on - off difference.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil
 
 import sanic_ms
 from bench.processes import HOST, free_port, python, running
@@ -66,6 +70,7 @@ class Measure:
     p99_ms: float
     requests: int
     errors: int
+    cpu_us: float = 0.0  # server process CPU time per request (user + system)
     sent: int | None = None
     dropped: int | None = None
 
@@ -185,17 +190,22 @@ def measure(args, dsn: str, sink_url: str, logs: Path) -> list[Measure]:
             server = python(
                 "bench/serve.py", f"{__file__}:create_app", "--host", HOST, "--port", str(port)
             )
-            with running(server, logs / f"{mode}-{round_}.log", env, base + PATH, True):
+            with running(server, logs / f"{mode}-{round_}.log", env, base + PATH, True) as proc:
                 load(base + PATH, args.connections, min(2.0, args.seconds))  # warm up
+                cpu = psutil.Process(proc.pid)
+                before = sum(cpu.cpu_times()[:2])
                 numbers = load(base + PATH, args.connections, args.seconds)
+                used = sum(cpu.cpu_times()[:2]) - before
                 counters = stats(base)["reporter"] or {}
+            numbers["cpu_us"] = used * 1e6 / max(1, numbers["requests"])
             measure_ = Measure(
                 mode, round_, **numbers, sent=counters.get("sent"), dropped=counters.get("dropped")
             )
             results.append(measure_)
             print(
                 f"round {round_} {mode:>4}: {measure_.rps:8.0f} req/s  p50 {measure_.p50_ms:.2f} ms"
-                f"  p99 {measure_.p99_ms:.2f} ms  errors {measure_.errors}"
+                f"  p99 {measure_.p99_ms:.2f} ms  cpu {measure_.cpu_us:.0f} µs/req"
+                f"  errors {measure_.errors}"
                 + (f"  spans sent {measure_.sent} dropped {measure_.dropped}" if counters else ""),
                 flush=True,
             )
@@ -205,6 +215,7 @@ def measure(args, dsn: str, sink_url: str, logs: Path) -> list[Measure]:
 def summarise(results: list[Measure]) -> dict[str, float]:
     best = {m: max((r for r in results if r.mode == m), key=lambda r: r.rps) for m in MODES}
     p99 = {m: min(r.p99_ms for r in results if r.mode == m) for m in MODES}
+    cpu = {m: min(r.cpu_us for r in results if r.mode == m) for m in MODES}
     return {
         "rps_off": best["off"].rps,
         "rps_on": best["on"].rps,
@@ -213,6 +224,9 @@ def summarise(results: list[Measure]) -> dict[str, float]:
         "p99_on_ms": p99["on"],
         "p99_down_ms": p99["down"],
         "p99_ratio": p99["down"] / p99["on"],
+        "cpu_us_off": cpu["off"],
+        "cpu_us_on": cpu["on"],
+        "tracing_cpu_us_per_request": cpu["on"] - cpu["off"],
     }
 
 
@@ -246,7 +260,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(
         f"\nreq/s tracing on / off: {summary['rps_on']:.0f} / {summary['rps_off']:.0f}"
         f" = {summary['rps_ratio']:.3f} (goal >= {RPS_GOAL})"
-        f"\ntracing cost: {summary['tracing_us_per_request']:.1f} µs per request"
+        f"\ntracing cost: {summary['tracing_us_per_request']:.1f} µs per request (from the rates);"
+        f" server CPU {summary['cpu_us_on']:.0f} vs {summary['cpu_us_off']:.0f} µs per request"
+        f" = {summary['tracing_cpu_us_per_request']:.1f} µs"
         f"\np99 collector down / up: {summary['p99_down_ms']:.2f} / {summary['p99_on_ms']:.2f} ms"
         f" = {summary['p99_ratio']:.3f} (goal <= {P99_GOAL})"
     )
