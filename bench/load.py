@@ -12,7 +12,7 @@ source):
 * ``chart.png``: requests/s per pair, blocking beside async (and beside the reference run).
 
 ``--reference`` also stores the summary as ``bench/results/load_reference.csv`` (+ ``.md``), the
-checked-in run the lab 00 notebook shows next to a student's.
+checked-in run the lab 00 notebook shows next to a student's, and in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -26,14 +26,23 @@ import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from bench import machine
-from bench.processes import HOST, REPO_ROOT, free_port, python, running, wait_http
+from bench import benchmarks_md, machine
+from bench.processes import (
+    HOST,
+    REPO_ROOT,
+    die_with_parent,
+    free_port,
+    python,
+    running,
+    wait_http,
+)
 
 DEFAULT_SOURCE = "bench/blocking_vs_async.py"
 APP_FILE = "blocking_vs_async.py"
 REFERENCE_CSV = REPO_ROOT / "bench" / "results" / "load_reference.csv"
 PAIRS = ("sleep", "db", "http")
 STYLES = ("blocking", "async")
+SECTION = "make load"  # the part of BENCHMARKS.md a --reference run writes
 SLEEP_GOAL = 45.0  # async/blocking req/s for the sleep pair at 50 users, 50 ms (theory: 50)
 MAX_POOL = 80  # PostgreSQL allows 100 connections by default; leave some for everyone else
 
@@ -107,7 +116,12 @@ def run_locust(pair: str, style: str, host: str, users: int, seconds: float, csv
         # Locust exits 1 when any request failed; failures are data here, so only a missing CSV
         # counts as the run failing. The timeout bounds a hung run.
         subprocess.run(
-            args, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=seconds + 60
+            args,
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=seconds + 60,
+            preexec_fn=die_with_parent,
         )
     stats = Path(f"{prefix}_stats.csv")
     if not stats.is_file():
@@ -342,6 +356,12 @@ def main(argv: list[str] | None = None) -> list[Run]:
                 stats = read_stats(
                     run_locust(pair, style, app_url, args.users, args.run_time, csv_dir)
                 )
+                if stats["requests"] == 0:
+                    print(
+                        f"load: no request to /{style}/{pair} finished in {args.run_time:g} s; "
+                        "the machine is busy or the run too short (raise --run-time)",
+                        file=sys.stderr,
+                    )
                 runs.append(
                     Run(label, pair, style, f"/{style}/{pair}", args.users, args.delay_ms,
                         args.run_time, **stats)
@@ -360,9 +380,10 @@ def main(argv: list[str] | None = None) -> list[Run]:
     write_chart(runs, out / "chart.png", title, reference)
     if args.reference:
         write_summary(runs, REFERENCE_CSV)
-        write_markdown(
-            runs, REFERENCE_CSV.with_suffix(".md"), "Lab 00 reference run", info, command
-        )
+        reference_md = REFERENCE_CSV.with_suffix(".md")
+        write_markdown(runs, reference_md, "Lab 00 reference run", info, command)
+        # BENCHMARKS.md shows the same run, without the file's own title.
+        benchmarks_md.update(SECTION, reference_md.read_text().split("\n", 2)[2])
     print(markdown_table(runs))
     print(goal_line(runs))
     print(f"results: {out.relative_to(REPO_ROOT) if out.is_relative_to(REPO_ROOT) else out}")

@@ -34,8 +34,16 @@ from pathlib import Path
 
 import asyncpg
 
-from bench import machine
-from bench.processes import HOST, REPO_ROOT, Server, free_port, python, running_all
+from bench import benchmarks_md, machine
+from bench.processes import (
+    HOST,
+    REPO_ROOT,
+    Server,
+    die_with_parent,
+    free_port,
+    python,
+    running_all,
+)
 
 APPS = ("bare", "framework", "traced", "collector_down")
 ENDPOINTS = {"hello": "/hello", "row": "/row/1"}
@@ -44,8 +52,7 @@ GOALS = {"row": 0.80, "hello": 0.60}  # full stack (traced, collector up) req/s 
 P99_GOAL = 1.1  # collector-down p99 / collector-up p99
 E2E_P50_GOAL_MS = 60.0
 ROWS = 1000
-BENCHMARKS_MD = REPO_ROOT / "BENCHMARKS.md"
-BEGIN, END = "<!-- BEGIN make bench -->", "<!-- END make bench -->"
+SECTION = "make bench"  # the part of BENCHMARKS.md this script writes
 
 
 @dataclass
@@ -114,7 +121,9 @@ def run_wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
         "10s",
         url,
     ]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60)
+    done = subprocess.run(
+        args, capture_output=True, text=True, timeout=seconds + 60, preexec_fn=die_with_parent
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}{done.stderr}")
     return parse_wrk(done.stdout)
@@ -133,7 +142,10 @@ def run_locust(url: str, connections: int, seconds: float, csv_dir: Path) -> dic
         "--loglevel", "WARNING", "AnyPath",
     )  # fmt: skip
     env = {**os.environ, "LOCUST_PATH": "/" + path}
-    subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, timeout=seconds + 60)
+    subprocess.run(
+        args, cwd=REPO_ROOT, env=env, capture_output=True, timeout=seconds + 60,
+        preexec_fn=die_with_parent,
+    )  # fmt: skip
     stats = read_stats(Path(f"{prefix}_stats.csv"))
     return {k: stats[k] for k in ("requests", "rps", "p50_ms", "p99_ms")} | {
         "errors": stats["failures"]
@@ -426,16 +438,6 @@ def write_csv(measures: list[Measure], path: Path) -> None:
             writer.writerow(asdict(m))
 
 
-def update_benchmarks_md(section: str, path: Path = BENCHMARKS_MD) -> None:
-    """Replace the generated section of BENCHMARKS.md, leaving the hand-written text alone."""
-    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text or END not in text:
-        text = text.rstrip("\n") + f"\n\n{BEGIN}\n{END}\n"
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    path.write_text(f"{head}{BEGIN}\n{section}{END}{tail}")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per endpoint run")
@@ -484,7 +486,7 @@ def main(argv: list[str] | None = None) -> str:
     (out / "results.md").write_text(f"# make bench\n\n{section}")
     (out / "tracing.json").write_text(json.dumps(tracing, indent=2))
     if not args.no_benchmarks_md:
-        update_benchmarks_md(section)
+        benchmarks_md.update(SECTION, section)
     print(section)
     return section
 

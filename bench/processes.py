@@ -43,6 +43,15 @@ def wait_http(url: str, timeout: float = 60.0, process: subprocess.Popen | None 
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s ({last_error})")
 
 
+def die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies, so a killed run leaves no server behind."""
+    if sys.platform == "linux":
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @dataclass
 class Server:
     """A server to run: its command, its log file, and the URL that answers once it is ready.
@@ -74,6 +83,7 @@ def running_all(servers: list[Server]) -> Iterator[list[subprocess.Popen]]:
                         env={**os.environ, **server.env},
                         stdout=subprocess.DEVNULL if server.discard_stdout else out,
                         stderr=out if server.discard_stdout else subprocess.STDOUT,
+                        preexec_fn=die_with_parent,
                     )
                 )
             for server, process in zip(servers, processes, strict=True):

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from bench import overhead
+from bench import benchmarks_md, overhead
 from bench.processes import REPO_ROOT, python
 
 WRK_OK = """\
@@ -68,21 +68,21 @@ def test_wrk_output_without_numbers_is_an_error_not_a_zero():
 
 
 def test_benchmarks_md_keeps_the_hand_written_text(tmp_path):
+    begin, end = benchmarks_md.markers("make bench")
     path = tmp_path / "BENCHMARKS.md"
-    path.write_text(f"# Benchmarks\n\nWhy.\n\n{overhead.BEGIN}\nold\n{overhead.END}\n\nAfter.\n")
-    overhead.update_benchmarks_md("new table\n", path)
-    assert path.read_text() == (
-        f"# Benchmarks\n\nWhy.\n\n{overhead.BEGIN}\nnew table\n{overhead.END}\n\nAfter.\n"
-    )
+    path.write_text(f"# Benchmarks\n\nWhy.\n\n{begin}\nold\n{end}\n\nAfter.\n")
+    benchmarks_md.update("make bench", "new table\n", path)
+    assert path.read_text() == f"# Benchmarks\n\nWhy.\n\n{begin}\nnew table\n{end}\n\nAfter.\n"
 
 
 def test_benchmarks_md_gets_a_section_when_it_has_none(tmp_path):
+    begin, end = benchmarks_md.markers("make load")
     path = tmp_path / "BENCHMARKS.md"
     path.write_text("# Benchmarks\n\nNotes.\n")
-    overhead.update_benchmarks_md("numbers\n", path)
+    benchmarks_md.update("make load", "numbers", path)
     text = path.read_text()
     assert text.startswith("# Benchmarks\n\nNotes.\n")
-    assert f"{overhead.BEGIN}\nnumbers\n{overhead.END}" in text
+    assert f"{begin}\nnumbers\n{end}" in text
 
 
 @pytest.fixture(scope="module")

@@ -115,7 +115,7 @@ def student_run(tmp_path_factory):
     folder.mkdir()
     (folder / "blocking_vs_async.py").write_text(starter(APP.read_text()))
     out = tmp_path_factory.mktemp("load")
-    args = ["--users", "3", "--run-time", "2", "--delay-ms", "10", "--pairs", "sleep"]
+    args = ["--users", "3", "--run-time", "3", "--delay-ms", "10", "--pairs", "sleep"]
     done = subprocess.run(
         python("-m", "bench.load", *args, "--source", str(folder), "--out", str(out)),
         cwd=REPO_ROOT,
