@@ -136,6 +136,7 @@ def parse_single(value: str) -> SpanContext:
 
 def parse_multi(headers: Mapping[str, str]) -> SpanContext | None:
     """Parse the ``X-B3-*`` headers (lowercase keys or a case-insensitive map)."""
+    # BEGIN SOLUTION task 1: read the X-B3-* headers into a SpanContext (None when absent)
     trace_id = headers.get(TRACE_ID)
     sampled_value = headers.get(SAMPLED)
     debug = headers.get(FLAGS) == "1"
@@ -157,6 +158,7 @@ def parse_multi(headers: Mapping[str, str]) -> SpanContext | None:
         sampled,
         debug,
     )
+    # END SOLUTION
 
 
 def parse_traceparent(value: str) -> SpanContext:
@@ -200,6 +202,7 @@ def extract(carrier: Mapping[str, str]) -> SpanContext | None:
 
 def inject_multi(context: SpanContext, carrier: MutableMapping[str, str]) -> None:
     """Write ``X-B3-*`` headers for a downstream call made within ``context``."""
+    # BEGIN SOLUTION task 2: write the context as X-B3-* headers into the carrier
     carrier["X-B3-TraceId"] = context.trace_id
     carrier["X-B3-SpanId"] = context.span_id
     if context.parent_id is not None:
@@ -208,6 +211,7 @@ def inject_multi(context: SpanContext, carrier: MutableMapping[str, str]) -> Non
         carrier["X-B3-Flags"] = "1"  # debug implies sampled; the spec says omit X-B3-Sampled
     elif context.sampled is not None:
         carrier["X-B3-Sampled"] = "1" if context.sampled else "0"
+    # END SOLUTION
 
 
 def inject_single(context: SpanContext, carrier: MutableMapping[str, str]) -> None:

@@ -42,6 +42,7 @@ def _annotation(log_data) -> dict[str, Any]:
 
 def to_zipkin(span, local_endpoint: dict[str, Any]) -> dict[str, Any]:
     """One finished basictracer span as a Zipkin v2 ``Span`` dict."""
+    # BEGIN SOLUTION task 3: build the Zipkin v2 span dict (ids, name, microseconds, kind, tags)
     context = span.context
     tags = span.tags
     out: dict[str, Any] = {
@@ -77,6 +78,7 @@ def to_zipkin(span, local_endpoint: dict[str, Any]) -> dict[str, Any]:
     if getattr(context, "debug", False):
         out["debug"] = True
     return out
+    # END SOLUTION
 
 
 class ZipkinReporter(SpanRecorder):
@@ -122,6 +124,7 @@ class ZipkinReporter(SpanRecorder):
 
     # The request path: called by span.finish().
     def record_span(self, span) -> None:
+        # BEGIN SOLUTION task 4: queue a sampled span with put_nowait; when full, drop and count it
         if not span.context.sampled:
             return
         if self._closed:
@@ -142,6 +145,7 @@ class ZipkinReporter(SpanRecorder):
         # A full batch wakes the task early, unless it is backing off from a failing collector.
         if queue.qsize() == self.batch_size and self._wake is not None and not self.backoff:
             self._wake.set()
+        # END SOLUTION
 
     def stats(self) -> dict[str, Any]:
         return {
