@@ -20,9 +20,12 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "src"
+# "python3" is the Python running Jupyter: the project's virtualenv under `make notebooks`, the
+# image's Python in docker-compose's Jupyter. `make notebooks` also registers it by name
+# ("sanic-ms-workshop") for editors that start kernels themselves.
 KERNEL = {
-    "name": "sanic-ms-workshop",  # registered by `make notebooks`
-    "display_name": "Python (sanic-ms workshop)",
+    "name": "python3",
+    "display_name": "Python 3 (sanic-ms workshop)",
     "language": "python",
 }
 

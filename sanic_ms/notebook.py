@@ -8,6 +8,9 @@ Every notebook under ``notebooks/`` opens with ``from sanic_ms import notebook a
     await nb.lab("01")  # run pytest labs/01, show the tasks passed; never raises
     await nb.cleanup()  # stop every app, drop every database
 
+``database`` also sets aside, in the kernel only, the environment variables that would override
+the settings a notebook gives its apps (``DATABASE_URL``, ``<NAME>_SERVICE_URL``, ``ZIPKIN_URL``).
+
 Apps run in the kernel's own event loop, which keeps running between cells, so a server started in
 one cell answers in the next. Cells may be run again: importing this module sets
 ``Sanic.test_mode`` (a second app with the same name is allowed then), and ``start`` stops an
@@ -56,6 +59,24 @@ _threads: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []  # start_in
 
 # --------------------------------------------------------------------------- databases
 
+# Environment variables override an app's own settings (sanic_ms.settings). A notebook wires its
+# apps explicitly (its database, its services on loopback ports), so in the kernel the variables
+# that would send them elsewhere are set aside once PostgreSQL is resolved (docker-compose's
+# Jupyter sets DATABASE_URL and USERS_SERVICE_URL...). The lab's tests get them back.
+_REDIRECTS = ("DATABASE_URL", "DB_REPLICA_URL", "ZIPKIN_URL")
+_lab_environ: dict[str, str] | None = None
+
+
+def _own_settings() -> None:
+    global _lab_environ
+    if _lab_environ is not None:
+        return
+    postgres.resolve()  # cached for this process: decided with the environment as it was
+    _lab_environ = dict(os.environ)
+    for name in list(os.environ):
+        if name in _REDIRECTS or name.endswith("_SERVICE_URL"):
+            del os.environ[name]
+
 
 async def database(prefix: str, *, tables: bool = False, rows: bool = False) -> str:
     """A new empty database named ``<prefix>_<random>`` on the resolved server; returns its DSN.
@@ -63,6 +84,7 @@ async def database(prefix: str, *, tables: bool = False, rows: bool = False) -> 
     ``tables=True`` creates the example services' tables; ``rows=True`` also adds the demo's rows
     (cities Shanghai and Lisbon, roles admin and student, user 1 Ada in Lisbon, an admin).
     """
+    _own_settings()
     dsn = await postgres.create_database(prefix)
     _databases.append(dsn)
     if tables or rows:
@@ -398,7 +420,7 @@ async def lab(lab_id: str, *, solution: bool = False, display: bool = True) -> L
         command = [sys.executable, "-m", "pytest", f"labs/{lab_id}", "-q", "-p", "grader.student"]
         command += ["-p", "no:cacheprovider", "--color=no"]
         command += ["--solution"] if solution else []
-        env = {**os.environ, RESULTS_ENV: str(out)}
+        env = {**(_lab_environ or os.environ), RESULTS_ENV: str(out)}
         env["PY_COLORS"] = "0"  # plain text in the table, whatever the terminal asks for
         env.pop("PYTEST_CURRENT_TEST", None)  # when a notebook runs under pytest itself
         if display:

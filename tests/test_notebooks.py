@@ -298,3 +298,21 @@ def test_notebook_runs_top_to_bottom(path, session):
 @pytest.mark.timeout(SESSION_LIMIT)
 def test_notebooks_drop_their_databases(session):
     assert not session.left_behind, f"databases the notebooks left behind: {session.left_behind}"
+
+
+def test_notebook_apps_ignore_redirecting_environment(monkeypatch):
+    # docker-compose's Jupyter sets these for its own services; a notebook's apps use their own.
+    dsn = resolve().dsn
+    monkeypatch.setenv("DATABASE_URL", dsn)
+    monkeypatch.setenv("CITIES_SERVICE_URL", "http://cities:8002")
+    monkeypatch.setenv("ZIPKIN_URL", "http://zipkin:9411")
+    monkeypatch.setattr(nb_support, "_lab_environ", None)
+    nb_support._own_settings()
+    from sanic_ms import settings
+
+    loaded = settings.load({"DATABASE_URL": "postgresql://notebook/db", "SERVICES": {}})
+    assert loaded["DATABASE_URL"] == "postgresql://notebook/db"
+    assert loaded["SERVICES"] == {} and loaded["ZIPKIN_URL"] is None
+    # The lab's tests, run from the notebook, still get the environment as it was.
+    assert nb_support._lab_environ["CITIES_SERVICE_URL"] == "http://cities:8002"
+    assert nb_support._lab_environ["DATABASE_URL"] == dsn
