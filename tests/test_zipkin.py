@@ -199,3 +199,16 @@ async def test_a_span_zipkin_cannot_take_is_dropped_alone():
         await collector.wait_for_spans(2)
         await reporter.close()
     assert (reporter.sent, reporter.dropped) == (2, 1) and collector.invalid == []
+
+
+async def test_a_dead_collector_leaves_one_probe_batch_queued():
+    tracer, reporter = await _reporter(f"http://127.0.0.1:{free_port()}", batch_size=5)
+    try:
+        _make_spans(tracer, 10)  # 20 spans: wakes the reporter, whose post fails
+        await _wait(lambda: reporter.failed_posts == 1)
+        _make_spans(tracer, 10)  # while backing off: only a batch is kept for the next try
+        assert reporter.queue.qsize() == 5
+        assert reporter.dropped == 35  # 5 posted and lost, 10 trimmed, 20 refused
+    finally:
+        await reporter.close(within=1.0)
+    assert (reporter.sent, reporter.dropped) == (0, 40)  # every span accounted for, once
