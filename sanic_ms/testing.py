@@ -243,6 +243,7 @@ class MockServices:
         self.mocks: list[Mock] = []
         self.calls: list[Call] = []
         self.unmatched: list[Call] = []
+        self._reported = 0  # unmatched calls already raised by check()
 
     def add(self, method: str, url: str | re.Pattern, **answer: Any) -> Mock:
         mock = Mock(method.upper(), url, **answer)
@@ -268,6 +269,7 @@ class MockServices:
         self.mocks.clear()
         self.calls.clear()
         self.unmatched.clear()
+        self._reported = 0
 
     def find(self, call: Call, url: URL) -> Mock:
         self.calls.append(call)
@@ -286,9 +288,11 @@ class MockServices:
         return "\n".join(lines)
 
     def check(self) -> None:
-        """Raise UnmockedCall if any downstream call found no mock (call at the end of a test)."""
-        if self.unmatched:
-            raise UnmockedCall(self._unmatched_message(self.unmatched))
+        """Raise UnmockedCall for downstream calls that found no mock, once per call."""
+        fresh = self.unmatched[self._reported :]
+        self._reported = len(self.unmatched)
+        if fresh:
+            raise UnmockedCall(self._unmatched_message(fresh))
 
     def session_factory(self, client: Any = None) -> FakeSession:
         """For ``app.ctx.session_factory``: every ``Client`` of the app gets a fake session."""
@@ -653,8 +657,10 @@ def mock_services() -> Iterator[MockServices]:
     """Fake downstream services; an unmocked call made during the test fails it."""
     mocks = MockServices()
     yield mocks
-    if mocks.unmatched:
-        pytest.fail(mocks._unmatched_message(mocks.unmatched), pytrace=False)
+    try:
+        mocks.check()  # calls the test did not already see fail through the client
+    except UnmockedCall as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture
