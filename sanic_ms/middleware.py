@@ -67,7 +67,7 @@ def cors_headers(app: Sanic, request: Request) -> dict[str, str]:
     allowed = app.config.CORS_ORIGINS
     if not allowed:
         return {}
-    # BEGIN SOLUTION task 4: the allow-origin value: any (*), the listed origin, or no headers at all
+    # BEGIN SOLUTION task 4: the allow-origin value: any (*), the listed origin, or no headers
     origin = request.headers.get("origin")
     if allowed.strip() == "*":
         value = "*"

@@ -141,7 +141,9 @@ class Info:
 
 def natural_key(version: str) -> tuple:
     """Sort key that orders v2 before v10: digit runs compare as numbers."""
+    # BEGIN SOLUTION task 1: split the version into text and digit runs, digits as numbers
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", version))
+    # END SOLUTION
 
 
 def _parse_datetime(value: Any) -> dt.datetime | None:
@@ -161,6 +163,7 @@ def _parse_datetime(value: Any) -> dt.datetime | None:
 
 def info(version: str | None = None, author: str | None = None, datetime: Any = None):
     """Mark a ``migrate_*`` method as migration ``version`` (required), by ``author``, dated."""
+    # BEGIN SOLUTION task 2: check version and author, return a decorator setting fn.__migration__
     if callable(version):
         raise MigrationDefinitionError(
             f"write @info(version=...) with a version, not bare @info on {version.__name__}"
@@ -182,6 +185,7 @@ def info(version: str | None = None, author: str | None = None, datetime: Any = 
         return fn
 
     return mark
+    # END SOLUTION
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,6 +275,7 @@ class MigrationModel:
             return self._run()
 
     def _run(self) -> ModelReport:
+        # BEGIN SOLUTION task 3: create the table if absent, run each pending version, record it
         report = ModelReport(type(self).__name__, self.table())
         with self.database.atomic():
             if not _table_exists(self.database, self.table()):
@@ -296,6 +301,7 @@ class MigrationModel:
                 ) from exc
             report.applied.append(Applied(migration.version, migration.info.author, self._notes))
         return report
+        # END SOLUTION
 
     # -- helpers: each returns a playhouse Operation for migrate(...) -----------------------------
     # They check the catalog when they run (inside the migration's transaction), so they converge

@@ -63,7 +63,7 @@ def cors_headers(app: Sanic, request: Request) -> dict[str, str]:
     if not allowed:
         return {}
     raise NotImplementedError(
-        "TODO task 4: the allow-origin value: any (*), the listed origin, or no headers at all"
+        "TODO task 4: the allow-origin value: any (*), the listed origin, or no headers"
     )
     return {
         "access-control-allow-origin": value,

@@ -1,0 +1,160 @@
+"""Lab 04: versioned migrations (labs/04/migrations.py) against a real PostgreSQL schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from urllib.parse import quote
+
+import peewee
+import psycopg
+import pytest
+
+
+@pytest.fixture
+def dsn(database_url):
+    """The session database seen through a schema of this test's own (search_path)."""
+    schema = f"lab04_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in database_url else "?"
+    yield f"{database_url}{sep}options={quote(f'-c search_path={schema}')}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def query(dsn, sql, params=()):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cursor = conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def recorded(dsn, table):
+    rows = query(dsn, "SELECT version FROM migrate_record WHERE table_name = %s ORDER BY id", (table,))
+    return [version for (version,) in rows]
+
+
+class Notes(peewee.Model):
+    text = peewee.TextField()
+
+    class Meta:
+        table_name = "notes"
+
+
+def note_migrations(m, ran, fail_at=None):
+    """A migration class for Notes written with the student's module ``m``."""
+
+    class NoteMigration(m.MigrationModel):
+        _model = Notes
+
+        @m.info(version="v10", author="ada")
+        def migrate_v10(self):
+            ran.append("v10")
+            return self.sql("INSERT INTO notes (text) VALUES ('v10 was here')")
+
+        @m.info(version="v2", author="bob")
+        def migrate_v2(self):
+            ran.append("v2")
+            self.database.execute_sql("INSERT INTO notes (text) VALUES ('v2 was here')")
+            if fail_at == "v2":
+                raise RuntimeError("v2 broke half way")
+
+        @m.info(version="v1")
+        def migrate_v1(self):
+            ran.append("v1")
+            return self.add_index("text")
+
+    return NoteMigration
+
+
+# ---------------------------------------------------------------------------------------- task 1
+
+
+@pytest.mark.task(1)
+def test_versions_sort_naturally(student):
+    m = student.load("migrations.py")
+    versions = ["v10", "v2", "v1", "v1a", "2024-05-01", "2024-04-30"]
+    got = sorted(versions, key=m.natural_key)
+    assert got == ["2024-04-30", "2024-05-01", "v1", "v1a", "v2", "v10"], (
+        f"natural order puts v2 before v10 (numbers compare as numbers); sorted gave {got}"
+    )
+
+
+# ---------------------------------------------------------------------------------------- task 2
+
+
+@pytest.mark.task(2)
+def test_info_marks_the_method_with_its_version(student):
+    m = student.load("migrations.py")
+
+    @m.info(version="v3", author="ada", datetime="2024-05-01")
+    def migrate_v3(self):
+        pass
+
+    meta = getattr(migrate_v3, "__migration__", None)
+    assert meta is not None, "@info(...) should set fn.__migration__ on the decorated method"
+    got = (meta.version, meta.author, meta.datetime)
+    assert got == ("v3", "ada", dt.datetime(2024, 5, 1)), f"__migration__ holds {got}"
+
+
+@pytest.mark.task(2)
+def test_info_refuses_a_missing_or_blank_version(student):
+    m = student.load("migrations.py")
+    for bad in (None, "", "  v1"):
+        with pytest.raises(m.MigrationDefinitionError):
+            m.info(version=bad)
+
+    with pytest.raises(m.MigrationDefinitionError):
+
+        @m.info
+        def migrate_v1(self):
+            pass
+
+
+# ---------------------------------------------------------------------------------------- task 3
+
+
+@pytest.mark.task(3)
+def test_auto_migrate_creates_the_table_and_runs_versions_in_order(student, dsn):
+    m = student.load("migrations.py")
+    ran = []
+    database = m.connect(dsn)
+    report = note_migrations(m, ran)(database).auto_migrate()
+    assert ran == ["v1", "v2", "v10"], f"versions should run in natural order; they ran {ran}"
+    assert recorded(dsn, "notes") == ["v1", "v2", "v10"], (
+        f"each applied version gets a migrate_record row; recorded {recorded(dsn, 'notes')}"
+    )
+    texts = sorted(text for (text,) in query(dsn, "SELECT text FROM notes"))
+    assert texts == ["v10 was here", "v2 was here"], f"the notes table holds {texts}"
+    assert report.created and [a.version for a in report.applied] == ["v1", "v2", "v10"]
+    database.close()
+
+
+@pytest.mark.task(3)
+def test_a_second_run_applies_nothing(student, dsn):
+    m = student.load("migrations.py")
+    ran = []
+    database = m.connect(dsn)
+    note_migrations(m, ran)(database).auto_migrate()
+    again = note_migrations(m, ran)(database).auto_migrate()
+    assert ran == ["v1", "v2", "v10"] and again.applied == [], (
+        f"a version already in migrate_record must not run again; runs: {ran}"
+    )
+    assert query(dsn, "SELECT count(*) FROM notes") == [(2,)]
+    database.close()
+
+
+@pytest.mark.task(3)
+def test_a_failing_version_is_rolled_back_with_nothing_recorded(student, dsn):
+    m = student.load("migrations.py")
+    ran = []
+    database = m.connect(dsn)
+    with pytest.raises(m.MigrationError, match="v2"):
+        note_migrations(m, ran, fail_at="v2")(database).auto_migrate()
+    assert recorded(dsn, "notes") == ["v1"], (
+        "v1 succeeded and stays recorded; v2 failed, so neither its record nor its insert may "
+        f"remain and v10 must not run. Recorded: {recorded(dsn, 'notes')}"
+    )
+    assert query(dsn, "SELECT count(*) FROM notes") == [(0,)], "v2's insert was not rolled back"
+    assert ran == ["v1", "v2"], f"v10 must not run after v2 failed; ran {ran}"
+    database.close()
