@@ -30,6 +30,7 @@ import sys
 import tempfile
 import urllib.request
 from dataclasses import asdict, dataclass, fields
+from math import nan
 from pathlib import Path
 
 import asyncpg
@@ -39,6 +40,7 @@ from bench.processes import (
     HOST,
     REPO_ROOT,
     Server,
+    cpu_seconds,
     die_with_parent,
     free_port,
     python,
@@ -70,6 +72,9 @@ class Measure:
     p50_ms: float
     p99_ms: float
     round: int = 0
+    # CPU time the app's process spent per request: unlike req/s, barely moved by other work
+    # competing for the machine's cores.
+    cpu_us: float = float("nan")
 
 
 # --- load generators --------------------------------------------------------------------------
@@ -264,7 +269,9 @@ def plan(dsn: str, args: argparse.Namespace, out: Path) -> Setup:
     return Setup(servers, apps, sink, users)
 
 
-def overhead_runs(gen: Generator, setup: Setup, args: argparse.Namespace) -> list[Measure]:
+def overhead_runs(
+    gen: Generator, setup: Setup, args: argparse.Namespace, pids: dict[str, int]
+) -> list[Measure]:
     if args.warmup:  # pools full, code paths hot
         for app in APPS:
             for path in ENDPOINTS.values():
@@ -274,10 +281,13 @@ def overhead_runs(gen: Generator, setup: Setup, args: argparse.Namespace) -> lis
         for app in APPS:
             for endpoint, path in ENDPOINTS.items():
                 print(f"bench: round {round_}, {app} {endpoint}", flush=True)
+                cpu_before = cpu_seconds(pids[app])
                 result = gen.measure(setup.apps[app] + path, args.connections, args.duration)
+                cpu = cpu_seconds(pids[app]) - cpu_before
                 measures.append(
                     Measure(app, endpoint, gen.name, args.connections, args.duration,
-                            round=round_, **result)
+                            round=round_, **result,
+                            cpu_us=1e6 * cpu / result["requests"] if result["requests"] else nan)
                 )  # fmt: skip
     return measures
 
@@ -322,8 +332,9 @@ def best(measures: list[Measure]) -> dict[tuple[str, str], Measure]:
 
 def overhead_table(chosen: dict[tuple[str, str], Measure]) -> str:
     lines = [
-        "| endpoint | app | req/s | of bare | overhead µs/request | p50 ms | p99 ms | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | app | req/s | of bare | overhead µs/request | CPU µs/request "
+        "| of bare by CPU | p50 ms | p99 ms | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for endpoint in ENDPOINTS:
         bare = chosen.get(("bare", endpoint))
@@ -333,9 +344,10 @@ def overhead_table(chosen: dict[tuple[str, str], Measure]) -> str:
                 continue
             ratio = f"{m.rps / bare.rps:.2f}" if bare and bare.rps else "n/a"
             extra = f"{1e6 / m.rps - 1e6 / bare.rps:+.0f}" if bare and m.rps and bare.rps else "n/a"
+            by_cpu = f"{bare.cpu_us / m.cpu_us:.2f}" if bare and m.cpu_us > 0 else "n/a"
             lines.append(
-                f"| {endpoint} | {app} | {m.rps:,.0f} | {ratio} | {extra} | {m.p50_ms:.2f} "
-                f"| {m.p99_ms:.2f} | {m.errors} |"
+                f"| {endpoint} | {app} | {m.rps:,.0f} | {ratio} | {extra} | {m.cpu_us:.0f} "
+                f"| {by_cpu} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | {m.errors} |"
             )
     return "\n".join(lines)
 
@@ -413,7 +425,9 @@ def render(
         overhead_table(chosen),
         "",
         "Overhead µs/request = 1e6/req/s(app) - 1e6/req/s(bare): the extra time one worker spends "
-        "per request.",
+        "per request. CPU µs/request: the app process's CPU time (user + system) over the run "
+        "divided by its requests; other work on the machine barely moves it, so *of bare by CPU* "
+        "(bare's CPU per request / the app's) is the steadier estimate of the req/s ratio.",
         "",
         f"Tracing: {tracing_line(tracing)}.",
         "",
@@ -473,8 +487,10 @@ def main(argv: list[str] | None = None) -> str:
         dsn = asyncio.run(prepare_database())
         try:
             setup = plan(dsn, args, out)
-            with running_all(setup.servers):
-                measures = overhead_runs(gen, setup, args)
+            with running_all(setup.servers) as processes:
+                # setup.servers: the sink, then one per app in APPS order.
+                pids = {app: p.pid for app, p in zip(APPS, processes[1:], strict=False)}
+                measures = overhead_runs(gen, setup, args, pids)
                 tracing = tracing_stats(setup)  # before end to end adds its own spans
                 e2e = [] if args.no_e2e else e2e_runs(gen, setup, args)
         finally:

@@ -124,5 +124,17 @@ def stop_all(processes: list[subprocess.Popen], grace: float = 10.0) -> None:
             process.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux; NaN elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            # Fields after the command name (which may hold spaces) start at the last ")".
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
 def python(*args: str) -> list[str]:
     return [sys.executable, *args]
