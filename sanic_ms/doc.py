@@ -100,8 +100,10 @@ def summary(text: str):
     """One line shown next to the route in Swagger UI."""
 
     def decorate(func):
+        # BEGIN SOLUTION task 1: store the text as the summary of the handler's RouteDoc
         _doc_of(func).summary = text
         return func
+        # END SOLUTION
 
     return decorate
 
@@ -110,8 +112,10 @@ def description(text: str):
     """A longer explanation (Markdown)."""
 
     def decorate(func):
+        # BEGIN SOLUTION task 1: store the text as the description of the handler's RouteDoc
         _doc_of(func).description = text
         return func
+        # END SOLUTION
 
     return decorate
 
@@ -133,11 +137,13 @@ def consumes(
         raise ValueError(f"doc.consumes: location must be one of {LOCATIONS}, not {location!r}")
 
     def decorate(func):
+        # BEGIN SOLUTION task 2: append a Consumes to the RouteDoc (one body at most)
         docs = _doc_of(func)
         if location == "body" and docs.body() is not None:
             raise ValueError(f"doc.consumes: {func.__name__} already declares a body")
         docs.consumes.append(Consumes(source, location, content_type, required, partial))
         return func
+        # END SOLUTION
 
     return decorate
 
@@ -154,6 +160,7 @@ def produces(
     """Declare what ``data`` holds in a response (``pagination=True``: returns rows, pagination)."""
 
     def decorate(func):
+        # BEGIN SOLUTION task 2: append a Produces to the RouteDoc (one per status)
         docs = _doc_of(func)
         if any(p.status == status for p in docs.produces):
             raise ValueError(f"doc.produces: {func.__name__} already declares status {status}")
@@ -161,6 +168,7 @@ def produces(
             Produces(source, status, description, content_type, pagination, envelope)
         )
         return func
+        # END SOLUTION
 
     return decorate
 
@@ -169,11 +177,13 @@ def tag(*names: str):
     """Group the route under these tags in Swagger UI (default: its blueprint's name)."""
 
     def decorate(func):
+        # BEGIN SOLUTION task 1: add each name once to the tags of the handler's RouteDoc
         docs = _doc_of(func)
         for name in names:
             if name not in docs.tags:
                 docs.tags.append(name)
         return func
+        # END SOLUTION
 
     return decorate
 

@@ -141,6 +141,7 @@ FIELD_SCHEMAS: dict[type, Callable[[Any, Schemas], dict]] = {
 
 
 def _field_builder(field: peewee.Field) -> Callable[[Any, Schemas], dict]:
+    # BEGIN SOLUTION task 3: the FIELD_SCHEMAS entry of the nearest class in the field's MRO
     for cls in type(field).__mro__:
         if cls in FIELD_SCHEMAS:
             return FIELD_SCHEMAS[cls]
@@ -150,6 +151,7 @@ def _field_builder(field: peewee.Field) -> Callable[[Any, Schemas], dict]:
         f"{where}: no JSON schema for field type {type(field).__name__}; "
         "add it to sanic_ms.openapi.FIELD_SCHEMAS"
     )
+    # END SOLUTION
 
 
 def _is_auto_key(field: peewee.Field) -> bool:
@@ -259,6 +261,7 @@ class Schemas:
         text = _sentences(field.verbose_name, schema.pop("description", None), *notes)
         if text:
             schema["description"] = text
+        # BEGIN SOLUTION task 3: add the column's default and nullable, then return the schema
         default = _json_default(field.default)
         if default is not None:
             schema["default"] = default
@@ -267,6 +270,7 @@ class Schemas:
             if "enum" in schema:
                 schema["enum"] = [*schema["enum"], None]
         return schema
+        # END SOLUTION
 
     def _help_text(self, field: peewee.Field, schema: dict) -> list[str]:
         """help_text naming a model or an API class documents the reference; text is kept."""
@@ -474,6 +478,7 @@ def _blueprints_by_route(app: Any) -> dict[str, str]:
 
 
 def _envelope(data: dict, pagination: bool) -> dict:
+    # BEGIN SOLUTION task 4: the envelope object schema: code 0, data, and pagination if asked
     properties = {"code": {"type": "integer", "enum": [0], "description": "0: success."}}
     properties["data"] = data
     required = ["code", "data"]
@@ -481,6 +486,7 @@ def _envelope(data: dict, pagination: bool) -> dict:
         properties["pagination"] = {"$ref": "#/components/schemas/Pagination"}
         required.append("pagination")
     return {"type": "object", "required": required, "properties": properties}
+    # END SOLUTION
 
 
 class Builder:
