@@ -201,7 +201,10 @@ class Runner:
                 net=net,
                 sentinels=sentinels,
             )
-            return run.execute(request, self.harness_dir)
+            result = run.execute(request, self.harness_dir)
+            result.account = account.name if account else ""
+            result.database = db.name
+            return result
         finally:
             if db is not None:
                 try:
@@ -228,6 +231,38 @@ def _open_all(entries: list[Path], labs: dict[str, manifest.Lab]):
     return [sub for sub, _ in opened], unreadable
 
 
+# Source patterns worth an instructor's look when the starter does not have them: reaching into
+# pytest or the grader, the lab's solution or reference module, the interpreter's internals.
+SUSPICIOUS = (
+    "_pytest",
+    "pluggy",
+    "GRADER_HARNESS",
+    "_grader_harness",
+    "solutions/",
+    "os._exit",
+    "gc.get_objects",
+    "sys._getframe",
+    "ctypes",
+    "sys.modules",
+    "__builtins__",
+)
+
+
+def suspicious(
+    lab: manifest.Lab, editable: dict[str, bytes], starter: dict[str, bytes]
+) -> list[str]:
+    """What in the student's files deserves a look (a "review" flag; the score is not changed)."""
+    found = []
+    for rel, data in editable.items():
+        text = data.decode("utf-8", "replace")
+        original = starter.get(rel, b"").decode("utf-8", "replace")
+        reference = lab.files[rel].removesuffix(".py").replace("/", ".")
+        for pattern in (*SUSPICIOUS, reference, lab.files[rel]):
+            if pattern in text and pattern not in original:
+                found.append(f"labs/{lab.id}/{rel} uses {pattern}")
+    return found
+
+
 def _lab_notes(sub: Submission, lab: manifest.Lab, edits: list[tuple[str, str]]) -> list[str]:
     notes = []
     for rel in lab.files:
@@ -239,7 +274,10 @@ def _lab_notes(sub: Submission, lab: manifest.Lab, edits: list[tuple[str, str]])
     return notes
 
 
-def grade(submissions: Path, out: Path, settings: Settings) -> Gradebook:
+def grade(
+    submissions: Path, out: Path, settings: Settings, entries: list[Path] | None = None
+) -> Gradebook:
+    """Grade every entry of ``submissions`` (or just ``entries``) and write the reports to ``out``."""
     started = time.monotonic()
     labs_all = manifest.load(settings.root / "labs" / "manifest.toml")
     chosen = settings.labs or list(labs_all)
@@ -249,9 +287,10 @@ def grade(submissions: Path, out: Path, settings: Settings) -> Gradebook:
             f"no such lab: {', '.join(unknown)} (the manifest has {', '.join(labs_all)})"
         )
     labs = {lab_id: labs_all[lab_id] for lab_id in chosen}
-    if not submissions.is_dir():
-        raise GradingError(f"{submissions} is not a folder")
-    entries = discover(submissions)
+    if entries is None:
+        if not submissions.is_dir():
+            raise GradingError(f"{submissions} is not a folder")
+        entries = discover(submissions)
     if not entries:
         raise GradingError(
             f"no submissions in {submissions}: put one folder (a clone of the repository) or one "
@@ -263,6 +302,7 @@ def grade(submissions: Path, out: Path, settings: Settings) -> Gradebook:
     out.mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix="sanic-ms-grade-"))
     os.chmod(base, 0o711)  # accounts may pass through to their own job folder, not list others
+    runner = None
     try:
         hidden = [settings.hidden] if settings.hidden else []
         pristine = workspace.Pristine.create(settings.root, base / "pristine", exclude=hidden)
@@ -319,6 +359,7 @@ def grade(submissions: Path, out: Path, settings: Settings) -> Gradebook:
         redactor = scoring.Redactor([d for d in (runner.hidden_for(i) for i in labs) if d])
         for lab in labs.values():
             problems += scoring.reference_problems(lab, runs[(REFERENCE, lab.id)][0])
+            reports.write_log(out, REFERENCE, lab.id, runs[(REFERENCE, lab.id)][0])
         students = []
         for sub in subs:
             result = StudentResult(sub.id, {})
@@ -352,6 +393,12 @@ def grade(submissions: Path, out: Path, settings: Settings) -> Gradebook:
                     _lab_notes(sub, lab, edits) if sub.id not in unreadable else [],
                 )
                 lab_result.cached = cached
+                if sub.id not in unreadable:
+                    starter = {r: pristine.read(f"labs/{lab.id}/{r}") or b"" for r in lab.files}
+                    editable = {r: sub.editable(lab.id, r) or starter[r] for r in lab.files}
+                    if review := suspicious(lab, editable, starter):
+                        lab_result.flags.append("review")
+                        lab_result.instructor_notes += review
                 result.labs[lab.id] = lab_result
                 reports.write_log(out, sub.id, lab.id, student_run)
             students.append(result)
@@ -366,6 +413,8 @@ def grade(submissions: Path, out: Path, settings: Settings) -> Gradebook:
         reports.write_all(out, book)
         return book
     finally:
+        if runner is not None:
+            sandbox.release(runner.isolation.locks)
         shutil.rmtree(base, ignore_errors=True)
 
 

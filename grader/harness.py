@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import os
+import time
 
 import _pytest.python
 import _pytest.reports
@@ -96,7 +97,7 @@ del _channel
 
 _emit({"kind": "start"})
 _PID = _getpid()
-_exit = os._exit
+_sleep = time.sleep
 
 
 def _task(item) -> int | None:
@@ -144,12 +145,27 @@ def pytest_collection_finish(session) -> None:
     _emit({"kind": "collected", "items": items})
 
 
+def _park_forks() -> None:
+    """Stop here for good if this is a fork of the student's code that fell back into pytest.
+
+    Such a copy (a fork bomb's, say) must not report, nor run the remaining tests as a second
+    session, nor exit: an exit frees its slot under the process limit and the bomb goes on.
+    Parked, the bomb soon hits the limit and stops; the grader kills what is parked at the end.
+    """
+    if _getpid() != _PID:
+        while True:
+            _sleep(3600)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item, nextitem) -> None:
-    if _getpid() != _PID:
-        # A fork of the student's code (a fork bomb, say) fell through into pytest's loop: it
-        # must not run the remaining tests as a second copy of the session.
-        _exit(0)
+    _park_forks()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    _park_forks()  # before pytest spends a second of CPU formatting the copy's traceback
+    return (yield)
 
 
 def pytest_runtest_logreport(report) -> None:

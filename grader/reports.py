@@ -42,6 +42,8 @@ def write_log(out: Path, student: str, lab_id: str, result: Run) -> None:
         f"exit status: {result.returncode}",
         f"finished: {result.finished}",
         f"timed out: {result.timed_out}",
+        f"account: {result.account}",
+        f"database: {result.database}",
     ]
     lines += [f"integrity: {why}" for why in result.integrity]
     (folder / f"lab_{lab_id}.log").write_text("\n".join(lines) + "\n\n" + result.log)

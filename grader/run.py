@@ -72,6 +72,8 @@ class Run:
     seconds: float = 0.0
     integrity: list[str] = field(default_factory=list)  # why the run cannot be trusted
     log: str = ""  # the tail of stdout+stderr: for the instructor, never for the student
+    account: str = ""  # who the run ran as, and in which database (for the instructor's log)
+    database: str = ""
 
     def to_json(self) -> dict:
         return asdict(self)

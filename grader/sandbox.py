@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import os
 import pwd
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit
 CONFINE = Path(__file__).resolve().with_name("confine.py")
 USER_PREFIX = "sanicms-grade"
 SOCKET_DIRS = ("/var/run/postgresql", "/run/postgresql", "/tmp")
+LOCK_DIR = Path("/run/lock") if Path("/run/lock").is_dir() else Path("/tmp")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Isolation:
     """How graded runs are confined on this machine, for the run and for the report."""
 
     accounts: list[Account] = field(default_factory=list)  # empty: runs as the grader's user
+    locks: list[int] = field(default_factory=list)  # held while the accounts are in use
     net: str = "none"  # "netns", "userns" or "none"
     socket_dir: str | None = None  # where the database is reached from inside the namespace
     notes: list[str] = field(default_factory=list)
@@ -64,33 +67,50 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
-def ensure_accounts(count: int) -> list[Account]:
-    """One unprivileged account per slot, created when missing (root only)."""
-    accounts = []
-    for slot in range(count):
-        name = f"{USER_PREFIX}{slot}"
+def _ensure_account(name: str) -> Account:
+    for attempt in range(10):
         try:
             entry = pwd.getpwnam(name)
+            return Account(name, entry.pw_uid, entry.pw_gid)
         except KeyError:
-            subprocess.run(
-                [
-                    "useradd",
-                    "--system",
-                    "--user-group",
-                    "--no-create-home",
-                    "--home-dir",
-                    "/nonexistent",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    name,
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            entry = pwd.getpwnam(name)
-        accounts.append(Account(name, entry.pw_uid, entry.pw_gid))
-    return accounts
+            pass
+        done = subprocess.run(
+            ["useradd", "--system", "--user-group", "--no-create-home",
+             "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if done.returncode not in (0, 9):  # 9: created meanwhile; else /etc/passwd was busy
+            time.sleep(0.1 * (attempt + 1))
+    raise RuntimeError(f"could not create the account {name}: {done.stderr.strip()}")
+
+
+def claim_accounts(count: int) -> tuple[list[Account], list[int]]:
+    """``count`` accounts no other grader on this machine is using, created when missing (root).
+
+    Each is held by an exclusive lock on ``<LOCK_DIR>/<name>.lock`` for as long as the returned
+    descriptors stay open: two graders at once (two courses, or a test suite next to a batch)
+    must never share an account, since a job kills every process of its account when it ends.
+    """
+    accounts, locks = [], []
+    index = 0
+    while len(accounts) < count:
+        name = f"{USER_PREFIX}{index}"
+        index += 1
+        fd = os.open(LOCK_DIR / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        accounts.append(_ensure_account(name))
+        locks.append(fd)
+    return accounts, locks
+
+
+def release(locks: list[int]) -> None:
+    for fd in locks:
+        os.close(fd)
+    locks.clear()
 
 
 def grant_traversal(paths: list[Path]) -> list[str]:
@@ -150,7 +170,7 @@ def probe_network(mode: str) -> bool:
 def detect(jobs: int, dsn: str, want_network_isolation: bool = True) -> Isolation:
     isolation = Isolation()
     if is_root():
-        isolation.accounts = ensure_accounts(jobs)
+        isolation.accounts, isolation.locks = claim_accounts(jobs)
     isolation.socket_dir = database_socket_dir(dsn)
     if not want_network_isolation:
         isolation.notes.append("network isolation turned off (--no-netns)")

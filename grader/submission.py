@@ -150,9 +150,9 @@ def _from_zip(sub: Submission, editable_names: set[str]) -> None:
             if rel is None:
                 sub.problems.append(f"{info.filename!r}: skipped, path escapes the submission")
                 continue
-            mode = info.external_attr >> 16
-            if info.is_dir() or (mode and not stat.S_ISREG(mode)):
-                if mode and stat.S_ISLNK(mode):
+            kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip tool stored no type
+            if info.is_dir() or (kind and kind != stat.S_IFREG):
+                if kind == stat.S_IFLNK:
                     sub.problems.append(f"{rel}: skipped, a symbolic link")
                 continue
             clean[rel] = info

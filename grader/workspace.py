@@ -72,6 +72,18 @@ def _skipped(rel: str) -> bool:
     )
 
 
+def tracked(root: Path, exclude: list[Path] = ()) -> list[str]:
+    """The repository's files (relative paths) but those under any folder of ``exclude``."""
+    files = _tracked(root)
+    for folder in exclude:
+        try:
+            inside = folder.resolve().relative_to(root.resolve()).as_posix().rstrip("/") + "/"
+        except ValueError:
+            continue
+        files = [rel for rel in files if not rel.startswith(inside)]
+    return files
+
+
 @dataclass
 class Pristine:
     """A read-only snapshot of the repository the grader grades against."""
@@ -83,13 +95,7 @@ class Pristine:
     @classmethod
     def create(cls, root: Path, dest: Path, exclude: list[Path] = ()) -> Pristine:
         """Copy ``root`` to ``dest``; nothing under ``exclude`` (hidden tests kept in the repo)."""
-        files = _tracked(root)
-        for folder in exclude:
-            try:
-                inside = folder.resolve().relative_to(root.resolve()).as_posix()
-            except ValueError:
-                continue
-            files = [rel for rel in files if not (rel + "/").startswith(inside.rstrip("/") + "/")]
+        files = tracked(root, exclude)
         digest = hashlib.sha256()
         dest.mkdir(parents=True)
         for rel in files:
@@ -182,7 +188,12 @@ def build(
 ) -> Workspace:
     """Link the pristine tree into ``dest``; add the student's files, sentinels, hidden tests."""
     dest.mkdir(parents=True)
+    # The lab's own solution stays out of reach of the code being graded (a class repository may
+    # not ship solutions/; the reference run puts the solution in labs/NN like a student's file).
+    withheld = f"solutions/{lab.id}/"
     for rel in pristine.files:
+        if rel.startswith(withheld):
+            continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         os.link(pristine.path / rel, target)
