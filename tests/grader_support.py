@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -16,10 +15,14 @@ REPO = Path(__file__).resolve().parent.parent
 SUFFIX = ".fixture"
 
 
-def materialise(source: Path, dest: Path, replace: dict[str, str] | None = None) -> Path:
+def materialise(
+    source: Path, dest: Path, replace: dict[str, str] | None = None, skip: tuple[str, ...] = ()
+) -> Path:
     """Copy ``source`` to ``dest``, dropping ``.fixture`` suffixes and filling ``{{NAME}}``."""
     for path in sorted(source.rglob("*")):
         if path.is_dir() or "__pycache__" in path.parts:
+            continue
+        if path.relative_to(source).parts[0] in skip:
             continue
         rel = path.relative_to(source).as_posix().removesuffix(SUFFIX)
         target = dest / rel
@@ -32,8 +35,8 @@ def materialise(source: Path, dest: Path, replace: dict[str, str] | None = None)
 
 
 def lab_repo(dest: Path) -> Path:
-    """The fixture lab repository, ready to grade against (``--root``)."""
-    materialise(GRADELAB, dest)
+    """The fixture lab repository, ready to grade against (``--root``); hidden tests stay out."""
+    materialise(GRADELAB, dest, skip=("hidden",))
     return dest
 
 
@@ -61,6 +64,6 @@ def schema() -> dict:
     return json.loads((REPO / "specs" / "gradescope-results.schema.json").read_text())
 
 
-def copy_tree(source: Path, dest: Path) -> Path:
-    shutil.copytree(source, dest)
-    return dest
+def hidden_tests(dest: Path) -> Path:
+    """The fixture labs' hidden tests (``--hidden-tests``), kept apart from the repository."""
+    return materialise(GRADELAB / "hidden", dest)

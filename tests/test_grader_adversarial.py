@@ -11,7 +11,16 @@ from pathlib import Path
 import jsonschema
 import psycopg
 import pytest
-from grader_support import SUBMISSIONS, expected, grader, lab_repo, materialise, results, schema
+from grader_support import (
+    SUBMISSIONS,
+    expected,
+    grader,
+    hidden_tests,
+    lab_repo,
+    materialise,
+    results,
+    schema,
+)
 
 from grader import sandbox
 from sanic_ms.postgres import resolve
@@ -70,7 +79,7 @@ def _zip_with_traversal(dest: Path) -> None:
 def batch(tmp_path_factory):
     base = tmp_path_factory.mktemp("adversarial")
     root = lab_repo(base / "repo")
-    hidden = materialise(SUBMISSIONS.parent / "gradelab" / "hidden", base / "hidden")
+    hidden = hidden_tests(base / "hidden")
     listener = Listener()
     subs = base / "submissions"
     for folder in sorted(p for p in SUBMISSIONS.iterdir() if p.is_dir()):
