@@ -469,3 +469,14 @@ async def test_each_example_service_spec_passes_the_validator(service, example_t
         user = spec["paths"]["/users/{id}"]["get"]["responses"]["200"]
         data = user["content"]["application/json"]["schema"]["properties"]["data"]
         assert data["properties"]["city"] == {"$ref": "#/components/schemas/CityApi"}
+
+
+def test_a_create_route_links_the_id_it_returns_to_the_item_routes():
+    spec = built(documented_app("doc_links"))
+    links = spec["paths"]["/people"]["post"]["responses"]["200"]["links"]
+    assert links == {
+        "update_person": {
+            "operationId": "update_person",
+            "parameters": {"id": "$response.body#/data/id"},
+        }
+    }
