@@ -107,6 +107,7 @@ class Mock:
         return self.times is not None and len(self.calls) >= self.times
 
     def matches(self, method: str, url: URL) -> bool:
+        # BEGIN SOLUTION task 1: same method; then a regex search, or same host (if given) and path
         if method != self.method:
             return False
         if isinstance(self.url, re.Pattern):
@@ -119,6 +120,7 @@ class Mock:
             return False
         # A registered query must be there exactly; without one, any query matches.
         return not wanted.query or _query(wanted) == _query(url)
+        # END SOLUTION
 
     def describe(self) -> str:
         shown = self.url.pattern if isinstance(self.url, re.Pattern) else self.url
@@ -272,6 +274,7 @@ class MockServices:
         self._reported = 0
 
     def find(self, call: Call, url: URL) -> Mock:
+        # BEGIN SOLUTION task 2: record the call, answer with the first matching mock not used up
         self.calls.append(call)
         for mock in self.mocks:
             if not mock.exhausted and mock.matches(call.method, url):
@@ -279,6 +282,7 @@ class MockServices:
                 return mock
         self.unmatched.append(call)
         raise UnmockedCall(self._unmatched_message([call]))
+        # END SOLUTION
 
     def _unmatched_message(self, calls: Iterable[Call]) -> str:
         lines = [f"no mock registered for downstream call {c.method} {c.url}" for c in calls]

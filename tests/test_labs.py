@@ -77,3 +77,19 @@ def test_the_solution_passes_every_test(lab, solution_results):
     assert tests, f"no tests ran for solutions/{lab.id}"
     failing = {k: v["message"][-600:] for k, v in tests.items() if v["outcome"] != "passed"}
     assert not failing, f"lab {lab.id}: the solution fails: {failing}"
+
+
+def test_lab06_planted_bugs_are_each_caught_by_the_reference_tests(solution_results):
+    import sys
+
+    sys.path.insert(0, str(LABS["06"].folder / "tests"))
+    try:
+        from users_variants import VARIANTS
+    finally:
+        sys.path.pop(0)
+    assert len(VARIANTS) >= 4, "lab 06 ships at least 4 planted-bug variants"
+    catches = {
+        k: v for k, v in solution_results.items() if v["lab"] == "06" and "catch_the_planted" in k
+    }
+    caught = {k.rpartition("[")[2].rstrip("]") for k, v in catches.items() if v["outcome"] == "passed"}
+    assert caught == set(VARIANTS), f"variants not caught by solutions/06/check_users.py: {set(VARIANTS) - caught}"

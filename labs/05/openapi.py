@@ -487,6 +487,7 @@ class Builder:
         routes = sorted(self.app.router.routes, key=lambda r: (openapi_path(r.uri), r.name))
         for route in routes:
             self._route(route)
+        self._link_created_items()
         config = self.app.config
         components = dict(self.schemas.components)
         components.update({"Error": ERROR_SCHEMA, "Pagination": PAGINATION_SCHEMA})
@@ -509,6 +510,34 @@ class Builder:
                 "responses": {k: _error_response(v) for k, v in _ERROR_RESPONSES.items()},
             },
         }
+
+    def _link_created_items(self) -> None:
+        """POST /things answering ``data.id`` links to /things/{id}: clients (and schemathesis'
+        stateful tests) learn that the id it returns is what the item routes take."""
+        for path, item in self.paths.items():
+            post = item.get("post")
+            ok = post and next((r for s, r in post["responses"].items() if s.startswith("2")), None)
+            if not ok or not self._has_id(ok):
+                continue
+            pattern = re.compile(re.escape(path.rstrip("/")) + r"/\{([^}/]+)\}")
+            links = {}
+            for other, operations in self.paths.items():
+                found = pattern.fullmatch(other)
+                if found:
+                    for operation in operations.values():
+                        links[operation["operationId"]] = {
+                            "operationId": operation["operationId"],
+                            "parameters": {found.group(1): "$response.body#/data/id"},
+                        }
+            if links:
+                ok["links"] = links
+
+    def _has_id(self, response: dict) -> bool:
+        schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+        data = schema.get("properties", {}).get("data", {})
+        if "$ref" in data:
+            data = self.schemas.components.get(data["$ref"].rsplit("/", 1)[-1], {})
+        return "id" in data.get("properties", {})
 
     def _route(self, route: Any) -> None:
         extra = route.extra

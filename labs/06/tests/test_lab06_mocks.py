@@ -1,0 +1,174 @@
+"""Lab 06: the mock downstream services (labs/06/testing.py) and your users tests (check_users.py).
+
+Tasks 3 and 4 run your ``check_users.py`` in a pytest process of its own, against the real users
+service and against the variants with planted bugs in ``users_variants.py`` (next to this file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from yarl import URL
+
+from sanic_ms import create_app
+
+from users_variants import VARIANTS  # this folder is on sys.path (pytest prepends it)
+
+HERE = Path(__file__).resolve().parent
+# Tasks 3 and 4 run a whole pytest session (your tests x 6 versions of the service) first.
+SUITE_TIMEOUT = pytest.mark.timeout(120)
+REPO = HERE.parent.parent.parent
+
+
+# ---------------------------------------------------------------------------------------- task 1
+
+
+@pytest.mark.task(1)
+def test_a_mock_matches_method_path_host_and_query(student):
+    testing = student.load("testing.py")
+    mock = testing.Mock("GET", "/cities/1")
+    assert mock.matches("GET", URL("http://cities:8002/cities/1")), (
+        'Mock("GET", "/cities/1") should match GET http://cities:8002/cities/1 (a path matches '
+        "any service)"
+    )
+    assert mock.matches("GET", URL("http://cities:8002/cities/1/")), "a trailing slash is ignored"
+    assert not mock.matches("POST", URL("http://cities:8002/cities/1")), "the method must match"
+    assert not mock.matches("GET", URL("http://cities:8002/cities/12")), "the path must match"
+    one_host = testing.Mock("GET", "http://roles:8003/roles/2")
+    assert not one_host.matches("GET", URL("http://cities:8002/roles/2")), (
+        "an absolute URL matches its own host and port only"
+    )
+    paged = testing.Mock("GET", "/users?page=2")
+    assert paged.matches("GET", URL("http://u/users?page=2"))
+    assert not paged.matches("GET", URL("http://u/users?page=3")), "a registered query must match"
+
+
+@pytest.mark.task(1)
+def test_a_regex_mock_searches_the_whole_url(student):
+    import re
+
+    testing = student.load("testing.py")
+    mock = testing.Mock("GET", re.compile(r"/cities/\d+$"))
+    assert mock.matches("GET", URL("http://cities:8002/cities/77"))
+    assert not mock.matches("GET", URL("http://cities:8002/cities/x"))
+
+
+# ---------------------------------------------------------------------------------------- task 2
+
+
+@pytest.mark.task(2)
+async def test_the_app_gets_answers_from_the_first_matching_mock(student, database_url, serve):
+    testing = student.load("testing.py")
+    app = create_app("lab06", {"DATABASE_URL": database_url, "SERVICES": {"cities": "http://c"}})
+
+    @app.get("/city/<id:int>")
+    async def city(request, id):
+        return await request.app.ctx.clients.cities.get(f"/cities/{id}", request=request)
+
+    mocks = testing.MockServices()
+    once = mocks.get("/cities/1", payload={"id": 1, "name": "Lisbon"}, times=1)
+    later = mocks.get("/cities/1", payload={"id": 1, "name": "Lisboa"})
+    mocks.install(app)
+    async with serve(app) as served:
+        first = await served.get("/city/1")
+        second = await served.get("/city/1")
+        unmocked = await served.get("/city/9")
+    assert first.body == {"code": 0, "data": {"id": 1, "name": "Lisbon"}}, (
+        f"the first call should get the first mock's payload; got {first}"
+    )
+    assert second.body["data"]["name"] == "Lisboa", (
+        "a mock registered with times=1 is used up after one call: the next matching mock answers"
+    )
+    assert (once.call_count, later.call_count) == (1, 1)
+    assert len(mocks.calls) == 3 and len(mocks.unmatched) == 1, (
+        "every call is recorded in mocks.calls; the one nobody answered also in mocks.unmatched"
+    )
+    assert unmocked.status >= 500, f"an unmocked call must fail, not answer; got {unmocked}"
+    with pytest.raises(testing.UnmockedCall, match="/cities/9"):
+        mocks.check()
+
+
+# ---------------------------------------------------------------------------------------- tasks 3, 4
+
+
+@pytest.fixture(scope="session")
+def suite_runs(request):
+    """Run the student's check_users.py against the real users service and every variant."""
+    folder = "solutions" if request.config.getoption("--solution") else "labs"
+    suite = REPO / folder / "06" / "check_users.py"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "results.json"
+        env = {
+            **os.environ,
+            "USERS_VARIANT_RESULTS": str(out),
+            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        }
+        command = [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "users_variants"]
+        command += ["-p", "no:cacheprovider", "--timeout", "15"]
+        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+        results = json.loads(out.read_text()) if out.exists() else {}
+    return results, done.stdout[-3000:]
+
+
+def results_of(results, variant, task):
+    return [t for t in results.get(variant, []) if t[1] == task]
+
+
+def check_passes_on_the_real_service(suite_runs, task):
+    results, output = suite_runs
+    mine = results_of(results, "reference", task)
+    assert mine, (
+        f"no test marked @pytest.mark.task({task}) ran in check_users.py. pytest said:\n{output}"
+    )
+    failing = [f"{name}: {message}" for name, _, outcome, message in mine if outcome != "passed"]
+    assert not failing, (
+        f"your task {task} tests must pass against the real users service, but these fail:\n"
+        + "\n".join(failing)
+    )
+
+
+def check_catches(suite_runs, task, variant):
+    results, output = suite_runs
+    good = {t[0] for t in results_of(results, "reference", task) if t[2] == "passed"}
+    caught = [t[0] for t in results_of(results, variant, task) if t[0] in good and t[2] == "failed"]
+    assert good, (
+        f"none of your task {task} tests passes against the real users service yet, so none can "
+        "catch a bug. " + "".join(t[3] for t in results_of(results, "reference", task))[-800:]
+    )
+    assert caught, (
+        f"planted bug not caught: {VARIANTS[variant][1]}. Every task {task} test that passes "
+        "against the real service also passed against this broken copy: add an assertion that "
+        "notices it."
+    )
+
+
+@pytest.mark.task(3)
+@SUITE_TIMEOUT
+def test_your_get_user_tests_pass_on_the_real_service(suite_runs):
+    check_passes_on_the_real_service(suite_runs, 3)
+
+
+@pytest.mark.task(3)
+@pytest.mark.parametrize("variant", [v for v, spec in VARIANTS.items() if spec[0] == 3])
+@SUITE_TIMEOUT
+def test_your_get_user_tests_catch_the_planted_bug(suite_runs, variant):
+    check_catches(suite_runs, 3, variant)
+
+
+@pytest.mark.task(4)
+@SUITE_TIMEOUT
+def test_your_create_and_list_tests_pass_on_the_real_service(suite_runs):
+    check_passes_on_the_real_service(suite_runs, 4)
+
+
+@pytest.mark.task(4)
+@pytest.mark.parametrize("variant", [v for v, spec in VARIANTS.items() if spec[0] == 4])
+@SUITE_TIMEOUT
+def test_your_create_and_list_tests_catch_the_planted_bug(suite_runs, variant):
+    check_catches(suite_runs, 4, variant)
