@@ -169,6 +169,7 @@ class ZipkinReporter(SpanRecorder):
                     self.stats(),
                 )
             self.backoff = min(self.max_backoff, max(self.min_backoff, self.backoff * 2))
+            self._trim(self.batch_size)  # keep one probe batch for the next try
             return False
         self.sent += len(batch)
         self.batches += 1
@@ -227,6 +228,12 @@ class ZipkinReporter(SpanRecorder):
         if leftover:
             self.dropped += leftover
             self._take_all()
+
+    def _trim(self, keep: int) -> None:
+        queue = self.queue
+        while queue.qsize() > keep:
+            queue.get_nowait()
+            self.dropped += 1
 
     def _take_all(self) -> None:
         while True:

@@ -126,10 +126,12 @@ class ZipkinReporter(SpanRecorder):
     def record_span(self, span) -> None:
         if not span.context.sampled:
             return
-        if self._closed:
+        queue = self.queue
+        # Closed, or backing off with a probe batch already waiting: keep nothing more, so a
+        # dead collector costs a counter increment per span, not a growing heap to collect.
+        if self._closed or (self.backoff and queue.qsize() >= self.batch_size):
             self.dropped += 1
             return
-        queue = self.queue
         try:
             queue.put_nowait(span)
         except asyncio.QueueFull:
@@ -216,6 +218,7 @@ class ZipkinReporter(SpanRecorder):
                     self.stats(),
                 )
             self.backoff = min(self.max_backoff, max(self.min_backoff, self.backoff * 2))
+            self._trim(self.batch_size)  # keep one probe batch for the next try
             return False
         self.sent += len(batch)
         self.batches += 1
@@ -274,6 +277,12 @@ class ZipkinReporter(SpanRecorder):
         if leftover:
             self.dropped += leftover
             self._take_all()
+
+    def _trim(self, keep: int) -> None:
+        queue = self.queue
+        while queue.qsize() > keep:
+            queue.get_nowait()
+            self.dropped += 1
 
     def _take_all(self) -> None:
         while True:
