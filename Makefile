@@ -19,6 +19,7 @@ setup: $(STAMP)
 
 test: setup
 	$(PY) -m pytest
+	$(PY) -m grader check
 
 demo: setup
 	$(PY) -m examples.demo
@@ -82,3 +83,9 @@ notebooks: setup
 	$(PY) -m ipykernel install --sys-prefix --name sanic-ms-workshop --display-name "Python (sanic-ms workshop)"
 	$(PY) -m jupyter lab --ServerApp.ip=127.0.0.1 --LabApp.default_url=/lab/tree/notebooks \
 		$(if $(filter 0,$(shell id -u)),--allow-root) $(JUPYTER_ARGS)
+
+# Instructors: `make check` is the labs' pre-flight (also the last step of `make test`); grading a
+# class: `python -m grader grade SUBMISSIONS --out grades` (see README, "For instructors").
+.PHONY: check
+check: setup
+	$(PY) -m grader check
