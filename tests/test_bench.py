@@ -142,7 +142,10 @@ def test_every_app_and_endpoint_is_measured_with_numbers_that_parse(short_run):
 @smoke
 def test_end_to_end_runs_parallel_and_sequential(short_run):
     e2e = rows(short_run / "e2e.csv")
-    assert [r["endpoint"] for r in e2e] == ["parallel", "sequential"]
+    assert [(r["endpoint"], r["connections"]) for r in e2e] == [
+        ("parallel", "2"),
+        ("sequential", "2"),
+    ]
     assert all(int(r["requests"]) > 0 and int(r["errors"]) == 0 for r in e2e)
 
 
