@@ -249,16 +249,19 @@ SUSPICIOUS = (
 
 
 def suspicious(
-    lab: manifest.Lab, editable: dict[str, bytes], starter: dict[str, bytes]
+    lab: manifest.Lab, editable: dict[str, bytes], *known: dict[str, bytes]
 ) -> list[str]:
-    """What in the student's files deserves a look (a "review" flag; the score is not changed)."""
+    """What in the student's files deserves a look (a "review" flag; the score is not changed).
+
+    ``known``: the starter's and the solution's files, whose own uses of a pattern are fine.
+    """
     found = []
     for rel, data in editable.items():
         text = data.decode("utf-8", "replace")
-        original = starter.get(rel, b"").decode("utf-8", "replace")
+        ok = " ".join(files.get(rel, b"").decode("utf-8", "replace") for files in known)
         reference = lab.files[rel].removesuffix(".py").replace("/", ".")
         for pattern in (*SUSPICIOUS, reference, lab.files[rel]):
-            if pattern in text and pattern not in original:
+            if pattern in text and pattern not in ok:
                 found.append(f"labs/{lab.id}/{rel} uses {pattern}")
     return found
 
@@ -396,7 +399,10 @@ def grade(
                 if sub.id not in unreadable:
                     starter = {r: pristine.read(f"labs/{lab.id}/{r}") or b"" for r in lab.files}
                     editable = {r: sub.editable(lab.id, r) or starter[r] for r in lab.files}
-                    if review := suspicious(lab, editable, starter):
+                    solution = {
+                        r: pristine.read(f"solutions/{lab.id}/{r}") or b"" for r in lab.files
+                    }
+                    if review := suspicious(lab, editable, starter, solution):
                         lab_result.flags.append("review")
                         lab_result.instructor_notes += review
                 result.labs[lab.id] = lab_result
