@@ -6,6 +6,7 @@ from sanic import Blueprint
 
 from examples.base import ID, PAGING, page_args
 from sanic_ms import BadRequest, NotFound, doc
+from sanic_ms.openapi import TEXT
 
 
 def lookup_blueprint(table: str, singular: str, model=None) -> Blueprint:
@@ -29,7 +30,9 @@ def lookup_blueprint(table: str, singular: str, model=None) -> Blueprint:
         async with request.app.ctx.db.acquire(request, readonly=True) as conn:
             total = await conn.fetchval(f"SELECT count(*) FROM {table}")
             rows = await conn.fetch(
-                f"SELECT id, name FROM {table} ORDER BY id LIMIT $1 OFFSET $2", size, (page - 1) * size
+                f"SELECT id, name FROM {table} ORDER BY id LIMIT $1 OFFSET $2",
+                size,
+                (page - 1) * size,
             )
         return rows, {"page": page, "size": size, "total": total}
 
@@ -61,6 +64,10 @@ def _document(model, singular: str, get_one, list_all, create) -> None:
     # Not consumes(model): a name must also be non-empty, which the model cannot say.
     name = model.name
     doc.consumes(
-        {"name": doc.String(name.verbose_name, minLength=1, maxLength=name.max_length)}
+        {
+            "name": doc.String(
+                name.verbose_name, minLength=1, maxLength=name.max_length, pattern=TEXT
+            )
+        }
     )(create)
     doc.produces(model)(create)

@@ -109,6 +109,8 @@ def _message(error: ValidationError) -> str:
     if kind == "format":
         return f"must be a valid {schema['format']}"
     if kind == "pattern":
+        if schema["pattern"] == r"^[^\x00]*$":
+            return "must not contain NUL characters"
         return f"must match {schema['pattern']}"
     if kind == "minProperties":
         return "send at least one field"

@@ -173,6 +173,7 @@ def test_required_when_not_null_without_default():
         "type": "string",
         "maxLength": 128,
         "description": "user's name",
+        "pattern": "^[^\\x00]*$",  # PostgreSQL text cannot store NUL
     }
     assert body["properties"]["nickname"]["nullable"] is True
     assert body["properties"]["age"]["default"] == 18
@@ -416,6 +417,9 @@ async def test_a_bad_body_gets_400_with_one_entry_per_wrong_field_before_the_han
         "colour": "unknown field",
     }
     assert app.ctx.runs == 0  # the handler never ran
+
+    async with session.post(url + "/people", json={"name": "a\x00b", "age": 1}) as response:
+        assert (await response.json())["error"] == {"name": "must not contain NUL characters"}
 
     async with session.post(url + "/people", json={"name": "Ada"}) as response:
         assert response.status == 400
