@@ -637,7 +637,8 @@ class Builder:
         if path_params or parameters:
             operation["parameters"] = path_params + parameters
 
-        body = docs.body() if method in {"POST", "PUT", "PATCH", "DELETE"} else None
+        # Only these methods carry a body (sanic_ms.middleware parses no other).
+        body = docs.body() if method in {"POST", "PUT", "PATCH"} else None
         body_schema = None
         if body is not None:
             purpose = PATCH if body.partial else BODY
