@@ -167,7 +167,9 @@ class TodoNotDone(NotImplementedError):
         rel = Path(caller.f_code.co_filename)
         with contextlib.suppress(ValueError):
             rel = rel.relative_to(REPO_ROOT)
-        RAISED_TODOS.append(f'{rel}, line {caller.f_lineno}: NotImplementedError: {args[0] if args else ""}')
+        RAISED_TODOS.append(
+            f"{rel}, line {caller.f_lineno}: NotImplementedError: {args[0] if args else ''}"
+        )
 
 
 @dataclass
@@ -202,7 +204,7 @@ class Student:
         problem = None
         try:
             spec.loader.exec_module(module)
-        except BaseException as exc:  # noqa: BLE001 - any failure here is the student's to fix
+        except BaseException as exc:
             problem = _describe_import_failure(path, exc)
         if problem:  # failed outside the `except`, so no "during handling of ..." chain follows
             pytest.fail(problem, pytrace=False)

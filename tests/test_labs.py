@@ -39,7 +39,9 @@ def test_every_task_has_points_a_hint_and_a_readme_section(lab):
     assert headings == [t.number for t in lab.tasks], f"labs/{lab.id}/README.md task headings"
     for task in lab.tasks:
         assert task.points > 0 and task.hint.strip(), f"lab {lab.id} task {task.number}"
-        assert f"({task.points} point" in readme, f"README of lab {lab.id}: points of task {task.number}"
+        assert f"({task.points} point" in readme, (
+            f"README of lab {lab.id}: points of task {task.number}"
+        )
     assert f"notebooks/{lab.id}_{lab.slug}.ipynb" in readme
     assert f"pytest labs/{lab.id}" in readme and f"python -m grader hint {lab.id}" in readme
 
@@ -91,5 +93,9 @@ def test_lab06_planted_bugs_are_each_caught_by_the_reference_tests(solution_resu
     catches = {
         k: v for k, v in solution_results.items() if v["lab"] == "06" and "catch_the_planted" in k
     }
-    caught = {k.rpartition("[")[2].rstrip("]") for k, v in catches.items() if v["outcome"] == "passed"}
-    assert caught == set(VARIANTS), f"variants not caught by solutions/06/check_users.py: {set(VARIANTS) - caught}"
+    caught = {
+        k.rpartition("[")[2].rstrip("]") for k, v in catches.items() if v["outcome"] == "passed"
+    }
+    assert caught == set(VARIANTS), (
+        f"variants not caught by solutions/06/check_users.py: {set(VARIANTS) - caught}"
+    )

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from sanic_ms import errors
+from sanic_ms import errors, tracing
 from sanic_ms.postgres import mask
 
 
@@ -33,6 +33,7 @@ _LOST_CONNECTION = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.ConnectionFailureError,
     asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,  # protocol left mid-operation by a dropped backend
     ConnectionError,
     OSError,
 )
@@ -69,7 +70,8 @@ class Connection:
 
     async def _run(self, method: str, query: str, args: Sequence[Any]) -> Any:
         try:
-            return await getattr(self._conn, method)(query, *args)
+            with tracing.query_span(query, args):  # a CLIENT span, finished even on error
+                return await getattr(self._conn, method)(query, *args)
         except Exception as exc:
             translated = translate(exc)
             if translated is exc:
@@ -177,6 +179,11 @@ class Database:
             raise translate(exc) from exc
         try:
             yield conn
+        except BaseException as exc:
+            if isinstance(exc, _LOST_CONNECTION) or isinstance(exc.__cause__, _LOST_CONNECTION):
+                # Never hand a broken connection to the next request: the pool opens a new one.
+                conn.terminate()
+            raise
         finally:
             await pool.release(conn)
 

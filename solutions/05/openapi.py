@@ -33,6 +33,9 @@ INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 HEX = "^([0-9a-f]{2})*$"
 TIME = r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?$"
+# PostgreSQL text cannot hold a NUL character: request bodies say so, rather than fail at the
+# INSERT (what the database sends back never has one, so responses leave it out).
+TEXT = r"^[^\x00]*$"
 # A ``timestamp`` column has no time zone, so its values go out without an offset (UTC by the
 # examples' convention); an offset is accepted too. ``timestamptz`` columns are RFC 3339.
 LOCAL_DATE_TIME = (
@@ -208,6 +211,8 @@ class Schemas:
             if auto and purpose != RESPONSE:
                 continue  # the database assigns it; a client cannot send it
             schema = self.field(field)
+            if purpose != RESPONSE and isinstance(field, peewee._StringField):
+                schema.setdefault("pattern", TEXT)
             if auto:
                 schema["readOnly"] = True
             properties[field.column_name] = schema
@@ -628,7 +633,8 @@ class Builder:
         if path_params or parameters:
             operation["parameters"] = path_params + parameters
 
-        body = docs.body() if method in {"POST", "PUT", "PATCH", "DELETE"} else None
+        # Only these methods carry a body (sanic_ms.middleware parses no other).
+        body = docs.body() if method in {"POST", "PUT", "PATCH"} else None
         body_schema = None
         if body is not None:
             purpose = PATCH if body.partial else BODY

@@ -630,6 +630,11 @@ class APITestCase(unittest.TestCase):
 # -- pytest plugin ------------------------------------------------------------------------------
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests build many apps with the same name (one per test); Sanic allows that in test mode.
+    Sanic.test_mode = True
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "sanic_app",
