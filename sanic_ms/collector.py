@@ -10,7 +10,8 @@ Used by the tests, ``make demo`` and the notebooks in place of a real Zipkin ser
     await collector.stop()
 
 ``mode`` makes it misbehave on purpose: ``"ok"`` (202), ``"error"`` (500) or ``"stall"`` (never
-answers), to show that tracing never slows or breaks the traced service. With ``validate=True``
+answers), to show that tracing never slows or breaks the traced service; ``delay`` (seconds) makes
+every answer that slow. With ``validate=True``
 every batch is checked against the Zipkin v2 ``ListOfSpans`` schema in ``specs/zipkin2-api.yaml``
 and an invalid one is refused (400) and kept in ``invalid``.
 
@@ -57,9 +58,10 @@ def schema_errors(batch: Any) -> list[str]:
 class Collector:
     """The collector server; ``spans`` holds every span received, in order of arrival."""
 
-    def __init__(self, *, validate: bool = False, mode: str = "ok"):
+    def __init__(self, *, validate: bool = False, mode: str = "ok", delay: float = 0.0):
         self.validate = validate
         self.mode = mode
+        self.delay = delay
         self.spans: list[dict[str, Any]] = []
         self.batches: list[list[dict[str, Any]]] = []
         self.invalid: list[tuple[Any, list[str]]] = []
@@ -116,6 +118,8 @@ class Collector:
 
     async def _post_spans(self, request: web.Request) -> web.Response:
         self.posts += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.mode == "stall":
             future = asyncio.get_running_loop().create_future()
             self._stalled.append(future)

@@ -2,7 +2,7 @@
 
 The request path only does ``queue.put_nowait(span)``. Everything costly (converting, JSON,
 HTTP) happens in the reporter's background task, which wakes every ``flush_interval`` seconds
-(or sooner once a batch is waiting), so a burst of spans never wakes it span by span.
+(or sooner once a full batch is waiting), so spans leave in batches, never one by one.
 """
 
 from __future__ import annotations
@@ -246,9 +246,11 @@ class ZipkinReporter(SpanRecorder):
                     await self._sleep(self.backoff or self.flush_interval)
                 if self._closed:
                     break
-                while self.queue.qsize() and not self._closed:
-                    if not await self._post(self._take_batch()):
-                        break
+                # Everything waiting goes now, then only full batches: spans finishing while a
+                # post is in flight wait for the next wake, or each post would carry a handful.
+                posted = not self.queue.qsize() or await self._post(self._take_batch())
+                while posted and self.queue.qsize() >= self.batch_size and not self._closed:
+                    posted = await self._post(self._take_batch())
                 self._log_counters()
             except asyncio.CancelledError:
                 raise

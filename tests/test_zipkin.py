@@ -212,3 +212,20 @@ async def test_a_dead_collector_leaves_one_probe_batch_queued():
     finally:
         await reporter.close(within=1.0)
     assert (reporter.sent, reporter.dropped) == (0, 40)  # every span accounted for, once
+
+
+async def test_spans_leave_in_batches_not_one_post_per_wakeup():
+    # Spans keep finishing while posts are in flight; each wake posts what waits, then only
+    # full batches, so the post count stays near wakes + spans / batch size.
+    async with Collector(delay=0.01) as collector:
+        tracer, reporter = await _reporter(collector.url, flush_interval=0.05, batch_size=50)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        for _ in range(100):
+            _make_spans(tracer, 5)
+            await asyncio.sleep(0.005)
+        await collector.wait_for_spans(1000)
+        elapsed = loop.time() - began
+        await reporter.close()
+    assert len(collector.spans) == 1000
+    assert len(collector.batches) <= elapsed / 0.05 + 1000 / 50 + 2, len(collector.batches)
