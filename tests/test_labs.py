@@ -13,6 +13,9 @@ import pytest
 from grader import build, manifest, student
 
 LABS = manifest.load()
+# The first test to use a fixture below runs every lab's suite in a child process (minutes on a
+# busy 2-core machine); the default per-test timeout is for ordinary tests.
+WHOLE_RUN = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +65,7 @@ def by_lab(results):
 
 
 @pytest.mark.parametrize("lab", LABS.values(), ids=list(LABS))
+@WHOLE_RUN
 def test_the_starter_fails_every_test_of_every_task(lab, starter_results):
     tests = {k: v for k, v in starter_results.items() if v["lab"] == lab.id}
     assert tests, f"no tests ran for labs/{lab.id}"
@@ -74,6 +78,7 @@ def test_the_starter_fails_every_test_of_every_task(lab, starter_results):
 
 
 @pytest.mark.parametrize("lab", LABS.values(), ids=list(LABS))
+@WHOLE_RUN
 def test_the_solution_passes_every_test(lab, solution_results):
     tests = {k: v for k, v in solution_results.items() if v["lab"] == lab.id}
     assert tests, f"no tests ran for solutions/{lab.id}"
@@ -81,6 +86,7 @@ def test_the_solution_passes_every_test(lab, solution_results):
     assert not failing, f"lab {lab.id}: the solution fails: {failing}"
 
 
+@WHOLE_RUN
 def test_lab06_planted_bugs_are_each_caught_by_the_reference_tests(solution_results):
     import sys
 
