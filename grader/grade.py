@@ -144,6 +144,9 @@ class Runner:
             exe = Path(sys.executable)
             self.isolation.notes += sandbox.grant_traversal([exe, exe.resolve(), base])
         self.harness_dir = run.harness_folder(base)
+        net = self.isolation.net
+        socket_dir = self.isolation.socket_dir if net != "none" else None
+        self.databases = database.Pool(admin_dsn, socket_dir, ahead=settings.workers + 1)
         self.slots: queue.Queue[int] = queue.Queue()
         for slot in range(settings.workers):
             self.slots.put(slot)
@@ -187,9 +190,7 @@ class Runner:
             if account is not None:
                 os.chown(tmp, account.uid, account.gid)
             net = self.isolation.net
-            db = database.create(
-                self.admin_dsn, self.isolation.socket_dir if net != "none" else None
-            )
+            db = self.databases.take()
             request = run.Request(
                 workspace=ws.path,
                 lab_id=job.lab.id,
@@ -207,11 +208,12 @@ class Runner:
             return result
         finally:
             if db is not None:
-                try:
-                    database.drop(self.admin_dsn, db)
-                except Exception as exc:
-                    print(f"grader: could not drop {db.name}: {exc}", file=sys.stderr)
+                self.databases.give_back(db)  # dropped in the background, all by close()
             sandbox.remove_tree(jobdir)
+
+    def close(self) -> None:
+        self.databases.close()
+        sandbox.release(self.isolation.locks)
 
 
 def _open_all(entries: list[Path], labs: dict[str, manifest.Lab]):
@@ -420,7 +422,7 @@ def grade(
         return book
     finally:
         if runner is not None:
-            sandbox.release(runner.isolation.locks)
+            runner.close()
         shutil.rmtree(base, ignore_errors=True)
 
 
