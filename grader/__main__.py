@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -199,6 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # `kill` cleans up like Ctrl-C: databases dropped, workspaces removed
+
+
 if __name__ == "__main__":
     os.umask(0o022)  # reports and workspaces must stay readable whatever the shell's umask
-    sys.exit(main())
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

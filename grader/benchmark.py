@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -63,4 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from grader.__main__ import _interrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)
     raise SystemExit(main())

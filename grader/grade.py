@@ -347,19 +347,26 @@ def grade(
         fresh = 0
         with ThreadPoolExecutor(max_workers=settings.workers) as pool:
             futures = {pool.submit(runner.execute, job): job for job in todo}
-            for future in as_completed(futures):
-                job = futures[future]
-                try:
-                    result = future.result()
-                    _store(job, result)
-                except Exception:
-                    result = run.Run(integrity=[], log=traceback.format_exc())
-                    result.collect_errors.append(
-                        {"nodeid": "", "message": "the grader failed to run this lab (see log)"}
-                    )
-                runs[(job.student, job.lab.id)] = (result, False)
-                fresh += 1
-                progress.advance(f"{job.student} lab {job.lab.id}")
+            try:
+                for future in as_completed(futures):
+                    job = futures[future]
+                    try:
+                        result = future.result()
+                        _store(job, result)
+                    except Exception:  # one broken run never stops the batch
+                        result = run.Run(integrity=[], log=traceback.format_exc())
+                        result.collect_errors.append(
+                            {"nodeid": "", "message": "the grader failed to run this lab (see log)"}
+                        )
+                    runs[(job.student, job.lab.id)] = (result, False)
+                    fresh += 1
+                    progress.advance(f"{job.student} lab {job.lab.id}")
+            except KeyboardInterrupt:
+                # Stop: what has not started never will; what runs ends within its time limit,
+                # then the finally below drops the databases and removes the workspaces.
+                for future in futures:
+                    future.cancel()
+                raise
         problems: list[str] = []
         redactor = scoring.Redactor([d for d in (runner.hidden_for(i) for i in labs) if d])
         for lab in labs.values():
