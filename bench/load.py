@@ -152,12 +152,21 @@ def read_stats(stats: Path) -> dict[str, float]:
     }
 
 
+def answered_rps(run: Run) -> float:
+    """Requests/s that succeeded: a handler failing fast (a TODO stub) must not look fast."""
+    if run.requests == 0:
+        return 0.0
+    return run.rps * (run.requests - run.failures) / run.requests
+
+
 def add_ratios(runs: list[Run]) -> None:
+    """Async/blocking ratio of successful requests/s, on both rows of each pair."""
     by_key = {(r.pair, r.style): r for r in runs}
     for pair in PAIRS:
         blocking, async_ = by_key.get((pair, "blocking")), by_key.get((pair, "async"))
-        if blocking and async_ and blocking.rps > 0:
-            blocking.ratio = async_.ratio = round(async_.rps / blocking.rps, 1)
+        if blocking and async_ and answered_rps(blocking) > 0:
+            ratio = round(answered_rps(async_) / answered_rps(blocking), 1)
+            blocking.ratio = async_.ratio = ratio
 
 
 def write_summary(runs: list[Run], path: Path) -> None:
@@ -222,10 +231,17 @@ def goal_line(runs: list[Run]) -> str:
     conditions = (
         "" if (sleep.users, sleep.delay_ms) == (50, 50) else " (goal is set for 50 users, 50 ms)"
     )
-    return (
+    line = (
         f"Sleep pair: {sleep.ratio:.1f}x, {verdict} the goal of {SLEEP_GOAL:.0f}x"
         f"{conditions}; theory is users = {sleep.users}x."
     )
+    failed = [r for r in runs if r.failures]
+    if failed:
+        line += " Failed requests do not count: " + ", ".join(
+            f"{r.route} failed {r.failures} of {r.requests}" for r in failed
+        )
+        line += " (a handler still raising its TODO? its traceback is in app.log)."
+    return line
 
 
 def write_markdown(

@@ -152,6 +152,8 @@ def test_student_todo_shows_as_failures_not_a_crash(student_run):
     blocking, async_ = read_rows(out / "summary.csv")
     assert int(blocking["failures"]) == 0
     assert int(async_["failures"]) == int(async_["requests"])  # every call hit the TODO stub
+    assert float(async_["ratio"]) == 0.0  # failing fast is not being fast
+    assert "/async/sleep failed" in (out / "results.md").read_text()
 
 
 @pytest.mark.timeout(180)
