@@ -375,7 +375,7 @@ def build_tracer(name: str, config: Any) -> tuple[Tracer, Any]:
             config["ZIPKIN_URL"],
             name,
             queue_size=config.get("TRACING_QUEUE_SIZE", 10_000),
-            batch_size=config.get("TRACING_BATCH_SIZE", 200),
+            batch_size=config.get("TRACING_BATCH_SIZE", 500),
             flush_interval=config.get("TRACING_FLUSH_INTERVAL", 0.5),
             post_timeout=config.get("TRACING_POST_TIMEOUT", 2.0),
             stats_interval=config.get("TRACING_STATS_INTERVAL", 60.0),
