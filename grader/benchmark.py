@@ -58,6 +58,16 @@ def main(argv: list[str] | None = None) -> int:
         f"(+{len(labs)} solution runs), --jobs {args.jobs}, {os.cpu_count()} cores: "
         f"{seconds:.1f} s, {seconds / pairs:.2f} s per student x lab"
     )
+    for lab_id in labs:
+        inside = [s.labs[lab_id].seconds for s in book.students]
+        print(
+            f"  lab {lab_id}: the run's own pytest process {sum(inside) / len(inside):.2f} s on average"
+        )
+    inside = sum(lab.seconds for s in book.students for lab in s.labs.values()) / pairs
+    print(
+        f"  of which the labs' test runs themselves: {inside:.2f} s per run on average, "
+        f"so {seconds * args.jobs / (pairs + len(labs)) - inside:.2f} s of grader work per run"
+    )
     for problem in book.problems:
         print(f"PROBLEM: {problem}")
     return 0
