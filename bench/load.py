@@ -6,7 +6,8 @@ then runs locust headless, in a process of its own, once per handler: same users
 worker. Writes into ``--out`` (``reports/load`` by default, ``reports/load/<source>`` for another
 source):
 
-* ``locust/<pair>_<style>_stats.csv`` ... : locust's own CSVs;
+* ``locust/<pair>_<style>_stats.csv`` ... : locust's own CSVs, and ``<pair>_<style>.json``, its
+  final stats, which the numbers below come from;
 * ``summary.csv``: one row per handler (columns in ``COLUMNS``);
 * ``results.md``: requests/s, p50, p95, failures and the async/blocking ratio per pair;
 * ``chart.png``: requests/s per pair, blocking beside async (and beside the reference run).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import re
 import shutil
 import subprocess
@@ -44,6 +46,7 @@ PAIRS = ("sleep", "db", "http")
 STYLES = ("blocking", "async")
 SECTION = "make load"  # the part of BENCHMARKS.md a --reference run writes
 SLEEP_GOAL = 45.0  # async/blocking req/s for the sleep pair at 50 users, 50 ms (theory: 50)
+SPAWN_RATE = 1000  # users per second (locust warns above 100; harmless for a local target)
 MAX_POOL = 80  # PostgreSQL allows 100 connections by default; leave some for everyone else
 
 
@@ -94,19 +97,22 @@ def default_out(source: str) -> Path:
 
 
 def run_locust(pair: str, style: str, host: str, users: int, seconds: float, csv_dir: Path) -> Path:
-    """One bounded headless locust run; returns the path of its ``_stats.csv``."""
+    """One bounded headless locust run; returns the path of its final stats (JSON)."""
     prefix = csv_dir / f"{pair}_{style}"
     args = python(
         "-m", "locust",
         "-f", str(REPO_ROOT / "bench" / "locustfile.py"),
         "--headless",
         "--users", str(users),
-        "--spawn-rate", str(users),  # everyone at once: the ramp is not what we measure
+        # Everyone at once: locust sleeps 1/rate between spawns and resets the stats only when the
+        # last user is up, so a rate of `users` would eat a second of a short run.
+        "--spawn-rate", str(SPAWN_RATE),
         "--run-time", f"{seconds:g}s",
         "--stop-timeout", "0",
         "--reset-stats",  # count from the moment all users are running
         "--host", host,
         "--csv", str(prefix),
+        "--json-file", str(prefix),  # locust adds .json
         "--only-summary",
         "--loglevel", "WARNING",
         user_class(pair, style),
@@ -123,32 +129,46 @@ def run_locust(pair: str, style: str, host: str, users: int, seconds: float, csv
             timeout=seconds + 60,
             preexec_fn=die_with_parent,
         )
-    stats = Path(f"{prefix}_stats.csv")
+    # The numbers come from --json-file, written once the run is over. The _stats.csv files are
+    # rewritten only once a second while locust runs, so they can miss the last second (or, in
+    # a short run, everything after the stats reset).
+    stats = Path(f"{prefix}.json")
     if not stats.is_file():
         tail = log.read_text(errors="replace")[-2000:]
         raise RuntimeError(f"locust wrote no {stats.name}; its output:\n{tail}")
     return stats
 
 
+def percentile(histogram: dict[float, int], fraction: float) -> float:
+    """The smallest response time (ms) at or under which ``fraction`` of the requests fall."""
+    total = sum(histogram.values())
+    if total == 0:
+        return float("nan")
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= fraction * total:
+            return value
+    return max(histogram)
+
+
 def read_stats(stats: Path) -> dict[str, float]:
-    """The aggregated row of a locust ``_stats.csv``, as numbers."""
-    with stats.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    aggregated = next((r for r in rows if r["Name"] == "Aggregated"), None)
-    if aggregated is None:
-        raise RuntimeError(f"{stats}: no Aggregated row")
-
-    def number(column: str) -> float:
-        value = aggregated[column]
-        return float(value) if value not in ("", "N/A") else float("nan")
-
+    """Requests, failures, req/s and percentiles from a locust ``--json-file``, all entries."""
+    entries = json.loads(stats.read_text())
+    requests = sum(e["num_requests"] for e in entries)
+    histogram: dict[float, int] = {}
+    for entry in entries:
+        for value, count in entry["response_times"].items():  # rounded ms -> requests
+            histogram[float(value)] = histogram.get(float(value), 0) + count
+    start = min((e["start_time"] for e in entries), default=0.0)
+    last = max((e["last_request_timestamp"] or 0.0 for e in entries), default=0.0)
     return {
-        "requests": int(number("Request Count")),
-        "failures": int(number("Failure Count")),
-        "rps": number("Requests/s"),
-        "p50_ms": number("50%"),
-        "p95_ms": number("95%"),
-        "p99_ms": number("99%"),
+        "requests": requests,
+        "failures": sum(e["num_failures"] for e in entries),
+        "rps": requests / (last - start) if requests and last > start else 0.0,
+        "p50_ms": percentile(histogram, 0.50),
+        "p95_ms": percentile(histogram, 0.95),
+        "p99_ms": percentile(histogram, 0.99),
     }
 
 

@@ -135,23 +135,23 @@ def run_wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
 
 
 def run_locust(url: str, connections: int, seconds: float, csv_dir: Path) -> dict[str, float]:
-    from bench.load import read_stats  # same CSV reader as make load
+    from bench.load import SPAWN_RATE, read_stats  # same locust settings as make load
 
     base, _, path = url.partition("://")[2].partition("/")
     prefix = csv_dir / re.sub(r"\W+", "_", f"{base}_{path}")
     args = python(
         "-m", "locust", "-f", str(REPO_ROOT / "bench" / "locustfile.py"), "--headless",
-        "--users", str(connections), "--spawn-rate", str(connections),
+        "--users", str(connections), "--spawn-rate", str(SPAWN_RATE),
         "--run-time", f"{seconds:g}s", "--stop-timeout", "0", "--reset-stats",
-        "--host", f"http://{base}", "--csv", str(prefix), "--only-summary",
-        "--loglevel", "WARNING", "AnyPath",
+        "--host", f"http://{base}", "--csv", str(prefix), "--json-file", str(prefix),
+        "--only-summary", "--loglevel", "WARNING", "AnyPath",
     )  # fmt: skip
     env = {**os.environ, "LOCUST_PATH": "/" + path}
     subprocess.run(
         args, cwd=REPO_ROOT, env=env, capture_output=True, timeout=seconds + 60,
         preexec_fn=die_with_parent,
     )  # fmt: skip
-    stats = read_stats(Path(f"{prefix}_stats.csv"))
+    stats = read_stats(Path(f"{prefix}.json"))
     return {k: stats[k] for k in ("requests", "rps", "p50_ms", "p99_ms")} | {
         "errors": stats["failures"]
     }

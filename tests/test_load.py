@@ -195,3 +195,32 @@ def test_serve_asks_for_the_file_when_given_a_folder(tmp_path):
     )
     assert done.returncode != 0
     assert f"{tmp_path} is a folder: name the file" in done.stderr
+
+
+def test_locust_final_stats_are_read_from_its_json(tmp_path):
+    entry = {
+        "start_time": 100.0,
+        "last_request_timestamp": 110.0,
+        "num_requests": 100,
+        "num_failures": 4,
+        # locust keys its histogram by rounded milliseconds, as strings once in JSON
+        "response_times": {"50": 90, "60": 5, "400": 5},
+    }
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps([entry]))
+    assert load.read_stats(path) == {
+        "requests": 100,
+        "failures": 4,
+        "rps": 10.0,
+        "p50_ms": 50.0,
+        "p95_ms": 60.0,
+        "p99_ms": 400.0,
+    }
+
+
+def test_a_run_without_requests_has_no_made_up_numbers(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps([]))
+    stats = load.read_stats(path)
+    assert (stats["requests"], stats["rps"]) == (0, 0.0)
+    assert stats["p50_ms"] != stats["p50_ms"]  # NaN: no latency was measured
