@@ -482,6 +482,27 @@ STUDENT_LINE = re.compile(r"((?:labs|solutions)/\d\d/[\w./-]+\.py)\"?, line (\d+
 STUDENT_LINE_SHORT = re.compile(r"((?:labs|solutions)/\d\d/[\w./-]+\.py):(\d+)")
 
 
+def _location_of(text: str, position: int) -> str | None:
+    """The student's file and line that raised the TODO found at ``position`` in ``text``.
+
+    A Python traceback names the place before the message (``File "labs/01/db.py", line 82``);
+    pytest's report after it (``labs/01/db.py:82: NotImplementedError``): take the nearest.
+    """
+    found = [
+        (position - m.start(), m.group(1), m.group(2))
+        for m in STUDENT_LINE.finditer(text, 0, position)
+        if "/tests/" not in m.group(1)
+    ] + [
+        (m.start() - position, m.group(1), m.group(2))
+        for m in STUDENT_LINE_SHORT.finditer(text, position)
+        if "/tests/" not in m.group(1)
+    ]
+    if not found:
+        return None
+    _, path, line = min(found)
+    return f"{path} line {line}"
+
+
 def _task_of(item: pytest.Item) -> int | None:
     marker = item.get_closest_marker("task")
     return marker.args[0] if marker and marker.args else None
@@ -506,17 +527,7 @@ def _explain(item: pytest.Item, lab: manifest.Lab, text: str) -> str | None:
         match = next((m for m in todos if int(m["task"]) == task), todos[0])
         todo_task = int(match["task"])
         todo = match["todo"].strip().removesuffix("')")
-        same_line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
-        lines = [
-            found
-            for found in (
-                STUDENT_LINE.findall(same_line)
-                or STUDENT_LINE.findall(text)
-                or STUDENT_LINE_SHORT.findall(text)
-            )
-            if "/tests/" not in found[0]
-        ]
-        where = f"{lines[-1][0]} line {lines[-1][1]}" if lines else f"your file in labs/{lab.id}"
+        where = _location_of(text, match.start()) or f"your file in labs/{lab.id}"
         first = (
             f"Task {todo_task} is not done yet: {where} still raises\n"
             f'    NotImplementedError("TODO task {todo_task}: {todo}")\n'

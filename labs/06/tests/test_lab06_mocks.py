@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -18,7 +16,8 @@ from yarl import URL
 
 from sanic_ms import create_app
 
-from users_variants import VARIANTS  # this folder is on sys.path (pytest prepends it)
+import users_variants  # this folder is on sys.path (pytest prepends it)
+from users_variants import VARIANTS
 
 HERE = Path(__file__).resolve().parent
 # Tasks 3 and 4 run a whole pytest session (your tests x 6 versions of the service) first.
@@ -99,21 +98,30 @@ async def test_the_app_gets_answers_from_the_first_matching_mock(student, databa
 
 @pytest.fixture(scope="session")
 def suite_runs(request):
-    """Run the student's check_users.py against the real users service and every variant."""
+    """Run the student's check_users.py against the real users service and every variant.
+
+    In this process (a nested pytest session, as pytester does): a child process would pay
+    pytest's start-up again. Results come back through the plugin's JSON file.
+    """
     folder = "solutions" if request.config.getoption("--solution") else "labs"
     suite = REPO / folder / "06" / "check_users.py"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "results.json"
-        env = {
-            **os.environ,
-            "USERS_VARIANT_RESULTS": str(out),
-            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-        }
-        command = [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "users_variants"]
-        command += ["-p", "no:cacheprovider", "--timeout", "15"]
-        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+        previous = os.environ.get("USERS_VARIANT_RESULTS")
+        os.environ["USERS_VARIANT_RESULTS"] = str(out)
+        try:
+            code = pytest.main(
+                [str(suite), "-q", "-s", "-p", "no:cacheprovider", "--timeout", "15"]
+                + ["--rootdir", str(REPO)],
+                plugins=[users_variants],
+            )
+        finally:
+            if previous is None:
+                os.environ.pop("USERS_VARIANT_RESULTS", None)
+            else:
+                os.environ["USERS_VARIANT_RESULTS"] = previous
         results = json.loads(out.read_text()) if out.exists() else {}
-    return results, done.stdout[-3000:]
+    return results, f"pytest exit code {int(code)}"
 
 
 def results_of(results, variant, task):

@@ -177,6 +177,10 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     return report
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _results.clear()  # the grader may run several suites in one process
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if out := os.environ.get("USERS_VARIANT_RESULTS"):
         data = {variant: list(tests.values()) for variant, tests in _results.items()}
