@@ -182,12 +182,12 @@ class Database:
             raise translate(exc) from exc
         try:
             yield conn
-        finally:
         except BaseException as exc:
             if isinstance(exc, _LOST_CONNECTION) or isinstance(exc.__cause__, _LOST_CONNECTION):
                 # Never hand a broken connection to the next request: the pool opens a new one.
                 conn.terminate()
             raise
+        finally:
             await pool.release(conn)
         # END SOLUTION
 
