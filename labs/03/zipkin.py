@@ -65,7 +65,7 @@ class ZipkinReporter(SpanRecorder):
         service_name: str,
         *,
         queue_size: int = 10_000,
-        batch_size: int = 200,
+        batch_size: int = 500,
         flush_interval: float = 0.5,
         post_timeout: float = 2.0,
         min_backoff: float = 0.5,
