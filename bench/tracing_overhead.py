@@ -254,13 +254,18 @@ def micro(repeats: int = 7, count: int = 20_000) -> dict[str, float]:
             pass
         _run_coroutine(tracing.finish_server_span(request, response))
 
+    batch = reporter.batch_size
     best_path = best_report = float("inf")
     for _ in range(repeats):
-        reporter._take_all()
         began = time.process_time()
+        for i in range(count):
+            one_request()
+            if i % batch == 0:  # as the reporter would: the queue never holds many spans
+                reporter._take_all()
+        best_path = min(best_path, (time.process_time() - began) / count * 1e6)
+        reporter._take_all()
         for _ in range(count):
             one_request()
-        best_path = min(best_path, (time.process_time() - began) / count * 1e6)
         spans = [reporter.queue.get_nowait() for _ in range(reporter.queue.qsize())]
         began = time.process_time()
         for i in range(0, len(spans), reporter.batch_size):
