@@ -11,7 +11,16 @@ from __future__ import annotations
 
 import os
 
-from locust import FastHttpUser, constant, task
+import gevent
+from locust import FastHttpUser, constant, events, task
+
+
+@events.init.add_listener
+def _fresh_clock(**_kwargs) -> None:
+    # gevent's loop caches "now" and has not run since locust began importing; without a fresh
+    # clock the --run-time timer, armed right after this event, counts the startup too and a
+    # short run can end before its first request.
+    gevent.get_hub().loop.update_now()
 
 
 class _OneRoute(FastHttpUser):
