@@ -165,13 +165,13 @@ def status(labs_wanted: list[str] | None = None, solution: bool = False) -> list
 
 
 def format_status(rows: list[dict]) -> str:
-    lines = [f"{'lab':<4} {'title':<34} {'tasks':>7} {'points':>8}"]
+    lines = [f"{'lab':<4} {'title':<44} {'tasks':>7} {'points':>8}"]
     for row in rows:
         tasks = f"{row['tasks_passed']}/{row['tasks']}"
         points = f"{row['points']}/{row['possible']}"
-        lines.append(f"{row['lab']:<4} {row['title'][:34]:<34} {tasks:>7} {points:>8}")
+        lines.append(f"{row['lab']:<4} {row['title'][:44]:<44} {tasks:>7} {points:>8}")
     total = sum(r["points"] for r in rows), sum(r["possible"] for r in rows)
-    lines.append(f"{'':<4} {'total':<34} {'':>7} {f'{total[0]}/{total[1]}':>8}")
+    lines.append(f"{'':<4} {'total':<44} {'':>7} {f'{total[0]}/{total[1]}':>8}")
     return "\n".join(lines)
 
 

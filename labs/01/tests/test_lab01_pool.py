@@ -129,11 +129,14 @@ async def test_an_empty_pool_answers_503_through_the_app(student, database_url, 
 
     async with serve(app) as served:
         holder = asyncio.create_task(served.get("/hold"))
+        holding = asyncio.create_task(held.wait())
         try:
-            await asyncio.wait_for(held.wait(), 3)
+            # Until /hold holds the connection (or has already failed: then the test fails below).
+            await asyncio.wait({holder, holding}, timeout=3, return_when=asyncio.FIRST_COMPLETED)
             busy = await served.get("/answer")
         finally:
             release.set()
+            holding.cancel()
             first = await holder
         later = await served.get("/answer")
     assert first.status == 200, f"GET /hold should succeed, got {first}"
