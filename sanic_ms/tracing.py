@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -66,6 +67,24 @@ class RateSampler(Sampler):
         return int(trace_id[-16:], 16) < self._bound
 
 
+class Span(BasicSpan):
+    """basictracer's span, built in one step instead of its two-level ``__init__`` chain.
+
+    Same attributes, same behaviour; half the cost, paid twice or more per request.
+    """
+
+    def __init__(self, tracer, operation_name, context, parent_id, tags, start_time):
+        self._tracer = tracer
+        self._context = context
+        self._lock = threading.Lock()
+        self.operation_name = operation_name
+        self.start_time = start_time
+        self.parent_id = parent_id
+        self.tags = {} if tags is None else tags
+        self.duration = -1
+        self.logs = []
+
+
 class Tracer(BasicTracer):
     """A ``BasicTracer`` with B3 contexts (hex IDs, sampling and debug flags) and contextvars.
 
@@ -104,7 +123,7 @@ class Tracer(BasicTracer):
         tags=None,
         start_time=None,
         ignore_active_span=False,
-    ) -> BasicSpan:
+    ) -> Span:
         parent = None
         if child_of is not None:
             parent = child_of if isinstance(child_of, opentracing.SpanContext) else child_of.context
@@ -138,13 +157,13 @@ class Tracer(BasicTracer):
                 getattr(parent, "debug", False),
                 parent._baggage,
             )
-        return BasicSpan(
+        return Span(
             self,
-            operation_name=operation_name,
-            context=context,
-            parent_id=context.parent_id,
-            tags=tags,
-            start_time=_time() if start_time is None else start_time,
+            operation_name,
+            context,
+            context.parent_id,
+            tags,
+            _time() if start_time is None else start_time,
         )
 
 
