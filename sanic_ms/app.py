@@ -18,18 +18,24 @@ from .postgres import resolve
 _NAME = re.compile(r"[A-Za-z][\w-]*\Z")
 
 
-def create_app(name: str, settings: dict[str, Any] | ModuleType | None = None) -> Sanic:
+def create_app(
+    name: str,
+    settings: dict[str, Any] | ModuleType | None = None,
+    *,
+    defaults: dict[str, Any] | ModuleType | None = None,
+) -> Sanic:
     """Build an app named ``name``; nothing connects until the server starts.
 
-    ``settings`` (a dict or a module of UPPERCASE names) overrides the defaults in
-    ``sanic_ms.settings``; environment variables of the same names override both.
+    Settings are UPPERCASE names (a dict or a module): ``defaults`` (the service's own) override
+    those of ``sanic_ms.settings``, environment variables override both, and ``settings`` passed
+    here override everything (see ``sanic_ms.settings.load``).
     """
     if not _NAME.match(name):
         raise ValueError(
             f"app name {name!r} is not allowed: Sanic needs a letter, then letters, digits, _ or -"
         )
     app = Sanic(name, configure_logging=False)
-    config = default_settings.load(settings)
+    config = default_settings.load(settings, base=defaults)
     app.config.update(config)
     setup_logging(app.config.LOG_CONFIG, app.config.LOG_LEVEL)
     middleware.setup(app)

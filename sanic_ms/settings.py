@@ -1,8 +1,9 @@
 """Default settings, and how an app's settings are layered: defaults, then yours, then environment.
 
-Every name here can be overridden by ``create_app(name, settings=...)`` (a dict or a module of
-UPPERCASE names) and then by an environment variable of the same name. A downstream service's base
-URL can also be set alone with ``<NAME>_SERVICE_URL`` (``CITIES_SERVICE_URL=http://cities:8000``).
+A service sets its own defaults (``create_app(name, defaults=SETTINGS)``), the environment
+overrides them (an UPPERCASE variable of the same name; a single downstream's base URL with
+``<NAME>_SERVICE_URL``, e.g. ``CITIES_SERVICE_URL=http://cities:8002``), and settings passed
+explicitly (``create_app(name, {...})``, as tests do) override everything. See :func:`load`.
 """
 
 from __future__ import annotations
@@ -84,17 +85,31 @@ def _convert(name: str, raw: str, default: Any) -> Any:
     return raw or None
 
 
-def load(settings: dict[str, Any] | ModuleType | None = None, environ=os.environ) -> dict[str, Any]:
-    """Defaults, overridden by ``settings``, overridden by the environment."""
+def load(
+    settings: dict[str, Any] | ModuleType | None = None,
+    environ=os.environ,
+    *,
+    base: dict[str, Any] | ModuleType | None = None,
+) -> dict[str, Any]:
+    """The settings an app runs with, each layer overriding the one before:
+
+    1. the defaults above;
+    2. ``base``: a service's own defaults (its settings module);
+    3. the environment (how Docker and CI configure a deployed service);
+    4. ``settings``: what the code creating the app passes explicitly (a test, a notebook).
+    """
     merged = defaults()
-    merged.update(_as_dict(settings))
+    merged.update(_as_dict(base))
+    services = dict(merged.get("SERVICES") or {})
     for name, value in list(merged.items()):
         raw = environ.get(name)
         if raw is not None:
             merged[name] = _convert(name, raw, defaults().get(name, value))
-    services = dict(merged.get("SERVICES") or {})
+            if name == "SERVICES":
+                services = dict(merged[name])
     for key, raw in environ.items():
         if key.endswith("_SERVICE_URL") and raw:
             services[key.removesuffix("_SERVICE_URL").lower()] = raw
     merged["SERVICES"] = services
+    merged.update(_as_dict(settings))
     return merged

@@ -16,6 +16,7 @@ SETTINGS: dict[str, Any] = {"SERVICES": {}}
 
 
 def create_app(settings: dict[str, Any] | None = None) -> Sanic:
-    app = sanic_ms.create_app(NAME, {**SETTINGS, **(settings or {})})
+    """The service; ``settings`` win over its SETTINGS and over the environment."""
+    app = sanic_ms.create_app(NAME, settings, defaults=SETTINGS)
     app.blueprint(bp)
     return app

@@ -16,6 +16,7 @@ SETTINGS: dict[str, Any] = {"SERVICES": {"cities": "http://127.0.0.1:8002", "rol
 
 
 def create_app(settings: dict[str, Any] | None = None) -> Sanic:
-    app = sanic_ms.create_app(NAME, {**SETTINGS, **(settings or {})})
+    """The service; ``settings`` win over its SETTINGS and over the environment."""
+    app = sanic_ms.create_app(NAME, settings, defaults=SETTINGS)
     app.blueprint(bp)
     return app

@@ -35,6 +35,7 @@ SINGLE = "b3"
 TRACEPARENT = "traceparent"
 
 _getrandbits = random.getrandbits
+_CASE_INSENSITIVE = (CIMultiDict, CIMultiDictProxy)  # Sanic's and aiohttp's header maps
 
 
 def new_id() -> str:
@@ -174,7 +175,7 @@ def parse_traceparent(value: str) -> SpanContext:
 
 
 def _case_insensitive(carrier: Mapping[str, str]) -> Mapping[str, str]:
-    if isinstance(carrier, CIMultiDict | CIMultiDictProxy):
+    if isinstance(carrier, _CASE_INSENSITIVE):
         return carrier
     return {str(key).lower(): value for key, value in carrier.items()}
 
