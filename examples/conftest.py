@@ -42,7 +42,13 @@ async def running_services(dsn: str, *, with_downstreams: bool = True, **setting
     cities_port, roles_port = free_port(), free_port()
     base = {"DATABASE_URL": dsn, "DB_MIN_SIZE": 1, **settings}
     users = create_users(
-        {**base, "SERVICES": {"cities": f"http://127.0.0.1:{cities_port}", "roles": f"http://127.0.0.1:{roles_port}"}}
+        {
+            **base,
+            "SERVICES": {
+                "cities": f"http://127.0.0.1:{cities_port}",
+                "roles": f"http://127.0.0.1:{roles_port}",
+            },
+        }
     )
     async with contextlib.AsyncExitStack() as stack:
         if with_downstreams:
@@ -50,8 +56,10 @@ async def running_services(dsn: str, *, with_downstreams: bool = True, **setting
             await stack.enter_async_context(serve(create_roles(base), port=roles_port))
         users_url = await stack.enter_async_context(serve(users))
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        yield Api(session, users_url), Api(session, f"http://127.0.0.1:{cities_port}"), Api(
-            session, f"http://127.0.0.1:{roles_port}"
+        yield (
+            Api(session, users_url),
+            Api(session, f"http://127.0.0.1:{cities_port}"),
+            Api(session, f"http://127.0.0.1:{roles_port}"),
         )
 
 

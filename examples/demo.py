@@ -37,11 +37,15 @@ async def prepare_database() -> str:
     finally:
         await conn.close()
     dsn = with_database(admin, DEMO_DB)
-    print("\n# tables from the peewee models, then each service's migrations (python -m sanic_ms migrate)")
+    print(
+        "\n# tables from the peewee models, then each service's migrations (python -m sanic_ms migrate)"
+    )
     print(await asyncio.to_thread(migrations.apply, SERVICES, dsn))
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.executemany("INSERT INTO cities (name) VALUES ($1)", [("Shanghai",), ("Lisbon",)])
+        await conn.executemany(
+            "INSERT INTO cities (name) VALUES ($1)", [("Shanghai",), ("Lisbon",)]
+        )
         await conn.executemany("INSERT INTO roles (name) VALUES ($1)", [("admin",), ("student",)])
         await conn.execute(
             "INSERT INTO users (name, age, sex, city_id, role_id) VALUES ('Ada', 36, 'f', 2, 1)"
@@ -51,7 +55,9 @@ async def prepare_database() -> str:
     return dsn
 
 
-async def show(session: aiohttp.ClientSession, method: str, url: str, why: str, **kwargs: Any) -> Any:
+async def show(
+    session: aiohttp.ClientSession, method: str, url: str, why: str, **kwargs: Any
+) -> Any:
     print(f"\n# {why}\n> {method} {url}" + (f"  {kwargs['data']!s}" if "data" in kwargs else ""))
     async with session.request(method, url, **kwargs) as response:
         body = await response.json()
@@ -64,14 +70,33 @@ async def tour(users: str) -> None:
     async with aiohttp.ClientSession() as s:
         new = {"name": "Grace", "age": 45, "sex": "f", "city_id": 1, "role_id": 2}
         created = await show(
-            s, "POST", f"{users}/users", "create a user (one transaction)", data=json.dumps(new), headers=headers
+            s,
+            "POST",
+            f"{users}/users",
+            "create a user (one transaction)",
+            data=json.dumps(new),
+            headers=headers,
         )
         uid = created["data"]["id"]
-        await show(s, "GET", f"{users}/users/{uid}", "fetch it: city and role come from two services, in parallel")
-        await show(s, "GET", f"{users}/users?page=1&size=1", "list a page: the (rows, pagination) tuple")
-        await show(s, "GET", f"{users}/users/9999", "a user that does not exist: 404 in the envelope")
         await show(
-            s, "POST", f"{users}/users", "a body that is not JSON: 400, saying why", data="{name: oops", headers=headers
+            s,
+            "GET",
+            f"{users}/users/{uid}",
+            "fetch it: city and role come from two services, in parallel",
+        )
+        await show(
+            s, "GET", f"{users}/users?page=1&size=1", "list a page: the (rows, pagination) tuple"
+        )
+        await show(
+            s, "GET", f"{users}/users/9999", "a user that does not exist: 404 in the envelope"
+        )
+        await show(
+            s,
+            "POST",
+            f"{users}/users",
+            "a body that is not JSON: 400, saying why",
+            data="{name: oops",
+            headers=headers,
         )
 
 
@@ -101,10 +126,14 @@ async def main() -> None:
         print(f"services up: users {users_url}, cities {cities_url}, roles {roles_url}")
         await tour(users_url)
         trace = await collector.wait_for_trace(
-            lambda s: s.get("name") == "get /users/<id:int>"
-            and s["tags"].get("http.status_code") == "200"
+            lambda s: (
+                s.get("name") == "get /users/<id:int>"
+                and s["tags"].get("http.status_code") == "200"
+            )
         )
-        print("\n# the trace of that GET /users/<id>, as Zipkin would show it (sanic_ms.collector):")
+        print(
+            "\n# the trace of that GET /users/<id>, as Zipkin would show it (sanic_ms.collector):"
+        )
         print(render_tree(trace))
     await collector.stop()
     print("\nservices stopped. Next: `make test`, then the labs (README.md).")

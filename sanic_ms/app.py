@@ -8,7 +8,8 @@ from typing import Any
 
 from sanic import Sanic
 
-from . import middleware, settings as default_settings, tracing
+from . import middleware, tracing
+from . import settings as default_settings
 from .client import Client, Clients
 from .db import Database
 from .log import setup_logging

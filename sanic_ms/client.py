@@ -94,7 +94,12 @@ class Client:
         except aiohttp.ClientError as exc:
             raise errors.BadGateway(
                 f"{self.name} could not be reached",
-                {"service": self.name, "method": method, "url": url, "reason": f"{type(exc).__name__}: {exc}"},
+                {
+                    "service": self.name,
+                    "method": method,
+                    "url": url,
+                    "reason": f"{type(exc).__name__}: {exc}",
+                },
             ) from None
         body = _parse(raw)
         if status >= 400:
@@ -128,11 +133,21 @@ def _parse(raw: bytes) -> Any:
         return raw.decode("utf-8", "replace")
 
 
-def _downstream_error(service: str, method: str, url: str, status: int, body: Any) -> errors.ServiceError:
+def _downstream_error(
+    service: str, method: str, url: str, status: int, body: Any
+) -> errors.ServiceError:
     message = body.get("message") if isinstance(body, dict) else (body or None)
-    detail = {"service": service, "method": method, "url": url, "status": status, "message": message}
+    detail = {
+        "service": service,
+        "method": method,
+        "url": url,
+        "status": status,
+        "message": message,
+    }
     if status >= 500:
-        return errors.BadGateway(f"{service} failed with {status}: {message or 'no message'}", detail)
+        return errors.BadGateway(
+            f"{service} failed with {status}: {message or 'no message'}", detail
+        )
     return errors.DownstreamError(service, status, message, detail)
 
 

@@ -48,12 +48,17 @@ def translate(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncpg.exceptions.IntegrityConstraintViolationError):
         return Conflict(
             "The change conflicts with existing data",
-            {"constraint": getattr(exc, "constraint_name", None), "detail": getattr(exc, "detail", None)},
+            {
+                "constraint": getattr(exc, "constraint_name", None),
+                "detail": getattr(exc, "detail", None),
+            },
         )
     if isinstance(exc, asyncpg.exceptions.DataError):
         return errors.BadRequest("Invalid value for the database", {"reason": str(exc)})
     if isinstance(exc, _LOST_CONNECTION):
-        return errors.ServiceUnavailable("Database unavailable", {"reason": f"{type(exc).__name__}: {exc}"})
+        return errors.ServiceUnavailable(
+            "Database unavailable", {"reason": f"{type(exc).__name__}: {exc}"}
+        )
     return exc
 
 
@@ -179,7 +184,9 @@ class Database:
     async def _connection(self, readonly: bool) -> AsyncIterator[asyncpg.Connection]:
         pool = self.replica if readonly and self.replica is not None else self.pool
         if pool is None:
-            raise errors.ServiceUnavailable("Database not connected", {"hint": "the app has not started"})
+            raise errors.ServiceUnavailable(
+                "Database not connected", {"hint": "the app has not started"}
+            )
         # BEGIN SOLUTION task 2: borrow a connection (503 if none is free in time), give it back
         try:
             conn = await pool.acquire(timeout=self.acquire_timeout)
@@ -202,7 +209,9 @@ class Database:
         # END SOLUTION
 
     @contextlib.asynccontextmanager
-    async def acquire(self, request: Any = None, *, readonly: bool = False) -> AsyncIterator[Connection]:
+    async def acquire(
+        self, request: Any = None, *, readonly: bool = False
+    ) -> AsyncIterator[Connection]:
         """A connection outside any transaction: for reads (each statement commits on its own)."""
         # BEGIN SOLUTION task 2: borrow a connection with self._connection and yield it wrapped
         async with self._connection(readonly) as conn:
@@ -236,5 +245,3 @@ class Database:
                     raise
                 raise translated from exc
         # END SOLUTION
-
-

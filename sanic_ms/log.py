@@ -100,7 +100,12 @@ def logger(
                     fn.__qualname__,
                     exc,
                     exc_info=exc,
-                    extra={**fields, "category": cat, "outcome": "error", "duration_ms": _ms(start)},
+                    extra={
+                        **fields,
+                        "category": cat,
+                        "outcome": "error",
+                        "duration_ms": _ms(start),
+                    },
                 )
                 raise
             if log.isEnabledFor(level):

@@ -34,7 +34,10 @@ def parse_body(request: Request) -> Any:
     except orjson.JSONDecodeError as exc:
         raise errors.BadRequest(
             "Request body is not valid JSON",
-            {"reason": str(exc), "hint": "send a JSON document with Content-Type: application/json"},
+            {
+                "reason": str(exc),
+                "hint": "send a JSON document with Content-Type: application/json",
+            },
         ) from None
     # END SOLUTION
 
@@ -152,5 +155,3 @@ def setup(app: Sanic) -> None:
     @app.before_server_start(priority=1000)
     async def _wrap(app: Sanic) -> None:
         wrap_routes(app)
-
-

@@ -150,7 +150,9 @@ def temporary_database(prefix: str = "sanic_ms") -> Iterator[str]:
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else "which"
     if command == "stop":
-        print("embedded PostgreSQL stopped" if stop_embedded() else "no embedded PostgreSQL running")
+        print(
+            "embedded PostgreSQL stopped" if stop_embedded() else "no embedded PostgreSQL running"
+        )
     elif command == "which":
         print(resolve(verbose=False).describe())
     else:

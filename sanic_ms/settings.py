@@ -81,7 +81,9 @@ def _convert(name: str, raw: str, default: Any) -> Any:
         if isinstance(default, dict):
             return json.loads(raw)
     except ValueError as exc:
-        raise ValueError(f"environment variable {name}={raw!r} is not a valid {type(default).__name__}") from exc
+        raise ValueError(
+            f"environment variable {name}={raw!r} is not a valid {type(default).__name__}"
+        ) from exc
     return raw or None
 
 

@@ -26,9 +26,13 @@ async def downstream():
     @app.get("/cities/<id:int>")
     async def city(request, id):
         if id == 404:
-            return sanic_json({"code": 404, "message": "city 404 not found", "error": None}, status=404)
+            return sanic_json(
+                {"code": 404, "message": "city 404 not found", "error": None}, status=404
+            )
         if id == 500:
-            return sanic_json({"code": 500, "message": "Internal server error", "error": None}, status=500)
+            return sanic_json(
+                {"code": 500, "message": "Internal server error", "error": None}, status=500
+            )
         return sanic_json({"code": 0, "data": {"id": id, "name": "Lisbon"}})
 
     @app.post("/echo")
@@ -127,5 +131,5 @@ def test_clients_by_name_and_attribute():
     cities = Client("cities", "http://x")
     clients = Clients({"cities": cities})
     assert clients.cities is cities and clients["cities"] is cities
-    with pytest.raises(AttributeError, match="no downstream service named 'roles'.*SERVICES"):
-        clients.roles
+    with pytest.raises(AttributeError, match=r"no downstream service named 'roles'.*SERVICES"):
+        _ = clients.roles

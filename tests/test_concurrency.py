@@ -20,7 +20,8 @@ async def test_calls_run_concurrently_and_results_land_at_their_keys():
 
     user = {"city_id": 1, "role_id": 2}
     await asyncio.wait_for(
-        async_request([(user, "city", fetch({"id": 1})), (user, "role", fetch({"id": 2}))]), timeout=5
+        async_request([(user, "city", fetch({"id": 1})), (user, "role", fetch({"id": 2}))]),
+        timeout=5,
     )
     assert user["city"] == {"id": 1} and user["role"] == {"id": 2}
 
@@ -38,7 +39,9 @@ async def test_a_failure_is_raised_and_nothing_is_stored():
 
     target = {}
     with pytest.raises(LookupError, match="first") as caught:
-        await async_request([(target, "a", ok()), (target, "b", broken("first")), (target, "c", broken("second"))])
+        await async_request(
+            [(target, "a", ok()), (target, "b", broken("first")), (target, "c", broken("second"))]
+        )
     assert target == {}
     assert finished == ["ok"]  # the others still ran to completion: no dangling task
     assert any("second" in note for note in caught.value.__notes__)

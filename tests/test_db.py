@@ -105,8 +105,15 @@ async def test_pool_exhaustion_waits_then_answers_503(database_url):
 
 
 async def test_pool_exhaustion_over_http_is_a_503_envelope(database_url):
-    app = create_app("pooltest", {"DATABASE_URL": database_url, "DB_MAX_SIZE": 1, "DB_MIN_SIZE": 1,
-                                  "DB_ACQUIRE_TIMEOUT": 0.2})
+    app = create_app(
+        "pooltest",
+        {
+            "DATABASE_URL": database_url,
+            "DB_MAX_SIZE": 1,
+            "DB_MIN_SIZE": 1,
+            "DB_ACQUIRE_TIMEOUT": 0.2,
+        },
+    )
     release = asyncio.Event()
 
     @app.get("/hold")

@@ -35,7 +35,12 @@ async def test_logger_writes_one_json_object_per_call(json_lines):
     [line] = json_lines()
     assert line["message"] == "fetch a city"
     assert line["level"] == "INFO" and line["logger"] == "sanic_ms"
-    assert (line["type"], line["category"], line["detail"], line["outcome"]) == ("method", "cities", "by id", "ok")
+    assert (line["type"], line["category"], line["detail"], line["outcome"]) == (
+        "method",
+        "cities",
+        "by id",
+        "ok",
+    )
     assert line["duration_ms"] >= 0
 
 

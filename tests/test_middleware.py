@@ -71,8 +71,12 @@ async def test_plain_data_is_wrapped(call):
 
 
 async def test_a_pair_of_rows_and_pagination_adds_pagination(call):
-    status, body = await json_of(call, "GET", "/page")
-    assert body == {"code": 0, "data": [{"id": 1}], "pagination": {"page": 1, "size": 1, "total": 3}}
+    _status, body = await json_of(call, "GET", "/page")
+    assert body == {
+        "code": 0,
+        "data": [{"id": 1}],
+        "pagination": {"page": 1, "size": 1, "total": 3},
+    }
 
 
 async def test_a_sanic_response_passes_through_untouched(call):
@@ -122,7 +126,7 @@ async def test_oversized_body_is_a_413_envelope(database_url):
 
 async def test_unexpected_errors_are_500_with_nothing_internal(call, caplog):
     with caplog.at_level(logging.ERROR, logger="sanic_ms"):
-        status, headers, raw = await call("GET", "/secret")
+        status, _headers, raw = await call("GET", "/secret")
     assert status == 500
     assert b"hunter2" not in raw and b"RuntimeError" not in raw
     import json
@@ -145,7 +149,9 @@ async def test_cors_headers_for_any_origin_and_preflight(call):
     _, headers, _ = await call("GET", "/plain", headers={"Origin": "https://app.example"})
     assert headers["access-control-allow-origin"] == "*"
     status, headers, _ = await call(
-        "OPTIONS", "/plain", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+        "OPTIONS",
+        "/plain",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
     )
     assert status == 204 and "GET" in headers["access-control-allow-methods"]
     _, headers, _ = await call("GET", "/nope", headers={"Origin": "https://app.example"})

@@ -22,14 +22,19 @@ def test_database_url_wins(monkeypatch, capsys):
     finally:
         postgres._resolve.cache_clear()
     assert found.source == "DATABASE_URL"
-    assert capsys.readouterr().err.strip() == "PostgreSQL: DATABASE_URL (postgresql://app:***@db.example:5432/app)"
+    assert (
+        capsys.readouterr().err.strip()
+        == "PostgreSQL: DATABASE_URL (postgresql://app:***@db.example:5432/app)"
+    )
 
 
 async def test_temporary_databases_are_created_empty_and_dropped():
     dsn = await postgres.create_database("test_tmp")
     conn = await asyncpg.connect(dsn)
     try:
-        assert await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
+        assert (
+            await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
+        )
     finally:
         await conn.close()
     await postgres.drop_database(dsn)

@@ -31,8 +31,12 @@ def test_a_settings_module_works_like_a_dict():
 
 
 def test_environment_values_take_the_type_of_the_default():
-    env = {"TRACING_ENABLED": "false", "TRACING_SAMPLE_RATE": "0.5", "ZIPKIN_URL": "http://z:9411",
-           "SERVICES": '{"cities": "http://c:1"}'}
+    env = {
+        "TRACING_ENABLED": "false",
+        "TRACING_SAMPLE_RATE": "0.5",
+        "ZIPKIN_URL": "http://z:9411",
+        "SERVICES": '{"cities": "http://c:1"}',
+    }
     merged = settings.load(environ=env)
     assert merged["TRACING_ENABLED"] is False
     assert merged["TRACING_SAMPLE_RATE"] == 0.5

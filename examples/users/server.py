@@ -12,7 +12,9 @@ from .views import bp
 
 NAME = "users"
 PORT = 8001  # default port; docker-compose.yml and the demo use the same
-SETTINGS: dict[str, Any] = {"SERVICES": {"cities": "http://127.0.0.1:8002", "roles": "http://127.0.0.1:8003"}}
+SETTINGS: dict[str, Any] = {
+    "SERVICES": {"cities": "http://127.0.0.1:8002", "roles": "http://127.0.0.1:8003"}
+}
 
 
 def create_app(settings: dict[str, Any] | None = None) -> Sanic:

@@ -132,7 +132,9 @@ async def update_user(request, id: int):
     assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(fields, start=2))
     async with request.app.ctx.db.transaction(request) as conn:
         user = await conn.fetchrow(
-            f"UPDATE users SET {assignments} WHERE id = $1 RETURNING {COLUMNS}", id, *fields.values()
+            f"UPDATE users SET {assignments} WHERE id = $1 RETURNING {COLUMNS}",
+            id,
+            *fields.values(),
         )
     if user is None:
         raise NotFound(f"user {id} not found")

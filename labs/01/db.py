@@ -52,12 +52,17 @@ def translate(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncpg.exceptions.IntegrityConstraintViolationError):
         return Conflict(
             "The change conflicts with existing data",
-            {"constraint": getattr(exc, "constraint_name", None), "detail": getattr(exc, "detail", None)},
+            {
+                "constraint": getattr(exc, "constraint_name", None),
+                "detail": getattr(exc, "detail", None),
+            },
         )
     if isinstance(exc, asyncpg.exceptions.DataError):
         return errors.BadRequest("Invalid value for the database", {"reason": str(exc)})
     if isinstance(exc, _LOST_CONNECTION):
-        return errors.ServiceUnavailable("Database unavailable", {"reason": f"{type(exc).__name__}: {exc}"})
+        return errors.ServiceUnavailable(
+            "Database unavailable", {"reason": f"{type(exc).__name__}: {exc}"}
+        )
     return exc
 
 
@@ -182,14 +187,18 @@ class Database:
     async def _connection(self, readonly: bool) -> AsyncIterator[asyncpg.Connection]:
         pool = self.replica if readonly and self.replica is not None else self.pool
         if pool is None:
-            raise errors.ServiceUnavailable("Database not connected", {"hint": "the app has not started"})
+            raise errors.ServiceUnavailable(
+                "Database not connected", {"hint": "the app has not started"}
+            )
         raise NotImplementedError(
             "TODO task 2: borrow a connection (503 if none is free in time), give it back"
         )
         yield  # unreachable: keeps this function a generator
 
     @contextlib.asynccontextmanager
-    async def acquire(self, request: Any = None, *, readonly: bool = False) -> AsyncIterator[Connection]:
+    async def acquire(
+        self, request: Any = None, *, readonly: bool = False
+    ) -> AsyncIterator[Connection]:
         """A connection outside any transaction: for reads (each statement commits on its own)."""
         raise NotImplementedError(
             "TODO task 2: borrow a connection with self._connection and yield it wrapped"
@@ -206,5 +215,3 @@ class Database:
             "TODO task 3: start a transaction, yield, commit on success, roll back on error"
         )
         yield  # unreachable: keeps this function a generator
-
-

@@ -125,5 +125,3 @@ def setup(app: Sanic) -> None:
     @app.before_server_start(priority=1000)
     async def _wrap(app: Sanic) -> None:
         wrap_routes(app)
-
-

@@ -50,12 +50,17 @@ def translate(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncpg.exceptions.IntegrityConstraintViolationError):
         return Conflict(
             "The change conflicts with existing data",
-            {"constraint": getattr(exc, "constraint_name", None), "detail": getattr(exc, "detail", None)},
+            {
+                "constraint": getattr(exc, "constraint_name", None),
+                "detail": getattr(exc, "detail", None),
+            },
         )
     if isinstance(exc, asyncpg.exceptions.DataError):
         return errors.BadRequest("Invalid value for the database", {"reason": str(exc)})
     if isinstance(exc, _LOST_CONNECTION):
-        return errors.ServiceUnavailable("Database unavailable", {"reason": f"{type(exc).__name__}: {exc}"})
+        return errors.ServiceUnavailable(
+            "Database unavailable", {"reason": f"{type(exc).__name__}: {exc}"}
+        )
     return exc
 
 
@@ -177,7 +182,9 @@ class Database:
     async def _connection(self, readonly: bool) -> AsyncIterator[asyncpg.Connection]:
         pool = self.replica if readonly and self.replica is not None else self.pool
         if pool is None:
-            raise errors.ServiceUnavailable("Database not connected", {"hint": "the app has not started"})
+            raise errors.ServiceUnavailable(
+                "Database not connected", {"hint": "the app has not started"}
+            )
         try:
             conn = await pool.acquire(timeout=self.acquire_timeout)
         except TimeoutError:
@@ -198,7 +205,9 @@ class Database:
             await pool.release(conn)
 
     @contextlib.asynccontextmanager
-    async def acquire(self, request: Any = None, *, readonly: bool = False) -> AsyncIterator[Connection]:
+    async def acquire(
+        self, request: Any = None, *, readonly: bool = False
+    ) -> AsyncIterator[Connection]:
         """A connection outside any transaction: for reads (each statement commits on its own)."""
         async with self._connection(readonly) as conn:
             yield Connection(conn, request)
@@ -228,5 +237,3 @@ class Database:
                 if translated is exc:
                     raise
                 raise translated from exc
-
-

@@ -28,10 +28,14 @@ def _default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC)
+    return orjson.dumps(
+        value, default=_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC
+    )
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> HTTPResponse:
     return HTTPResponse(dumps(body), status=status, headers=headers, content_type=JSON)
 
 

@@ -16,7 +16,14 @@ async def city_and_role(services):
 
 
 async def create(users, city_id, role_id, **overrides):
-    body = {"name": "Ada", "age": 36, "sex": "f", "city_id": city_id, "role_id": role_id, **overrides}
+    body = {
+        "name": "Ada",
+        "age": 36,
+        "sex": "f",
+        "city_id": city_id,
+        "role_id": role_id,
+        **overrides,
+    }
     status, created = await users.post("/users", json=body)
     assert status == 200, created
     return created["data"]
@@ -74,7 +81,10 @@ async def test_update_and_delete(services, city_and_role):
     created = await create(users, *city_and_role)
     status, body = await users.put(f"/users/{created['id']}", json={"age": 37})
     assert status == 200 and body["data"]["age"] == 37 and body["data"]["name"] == "Ada"
-    assert (await users.delete(f"/users/{created['id']}")) == (200, {"code": 0, "data": {"id": created["id"]}})
+    assert (await users.delete(f"/users/{created['id']}")) == (
+        200,
+        {"code": 0, "data": {"id": created["id"]}},
+    )
     assert (await users.get(f"/users/{created['id']}"))[0] == 404
     assert (await users.delete(f"/users/{created['id']}"))[0] == 404
     assert (await users.put("/users/987654", json={"age": 1}))[0] == 404
