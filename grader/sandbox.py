@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from grader import relay
+
 CONFINE = Path(__file__).resolve().with_name("confine.py")
 USER_PREFIX = "sanicms-grade"
 SOCKET_DIRS = ("/var/run/postgresql", "/run/postgresql", "/tmp")
@@ -172,6 +174,10 @@ def detect(jobs: int, dsn: str, want_network_isolation: bool = True) -> Isolatio
     if is_root():
         isolation.accounts, isolation.locks = claim_accounts(jobs)
     isolation.socket_dir = database_socket_dir(dsn)
+    if isolation.socket_dir is None and is_root() and (private := relay.private_socket(dsn)):
+        # The embedded server's socket sits in its private data folder: relay it (see relay.py).
+        isolation.socket_dir = relay.start(private)
+        isolation.notes.append(f"database reached through a socket relay in {isolation.socket_dir}")
     if not want_network_isolation:
         isolation.notes.append("network isolation turned off (--no-netns)")
     elif isolation.socket_dir is None:
