@@ -124,6 +124,9 @@ async def main() -> None:
         serve(users, port=users_port) as users_url,
     ):
         print(f"services up: users {users_url}, cities {cities_url}, roles {roles_url}")
+        print(
+            f"API docs while the tour runs: {users_url}/openapi/ (spec: {users_url}/openapi/spec.json)"
+        )
         await tour(users_url)
         trace = await collector.wait_for_trace(
             lambda s: (
