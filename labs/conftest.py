@@ -349,6 +349,13 @@ def _blocking(filename: str) -> bool:
     return filename in STUDENT_FILES or bool(BLOCKING_LIBRARIES.search(filename))
 
 
+def _thread_cpu_clock(thread_id: int) -> int | None:
+    try:
+        return time.pthread_getcpuclockid(thread_id)
+    except (AttributeError, OSError):
+        return None
+
+
 @dataclass
 class Block:
     seconds: float
@@ -361,7 +368,9 @@ class LoopWatchdog:
     def __init__(self, loop: asyncio.AbstractEventLoop, limit: float = BLOCKING_LIMIT) -> None:
         self.loop = loop
         self.limit = limit
-        self.loop_thread = threading.get_ident()
+        self.loop_thread = threading.get_ident()  # made on the loop's thread (an async fixture)
+        self._cpu_clock = _thread_cpu_clock(self.loop_thread)
+        self._task_stat = Path(f"/proc/self/task/{threading.get_native_id()}/stat")
         self.blocks: list[Block] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loop-watchdog", daemon=True)
@@ -388,24 +397,44 @@ class LoopWatchdog:
             frame = frame.f_back
         return None
 
+    def _cpu(self) -> float | None:
+        return None if self._cpu_clock is None else time.clock_gettime(self._cpu_clock)
+
+    def _waiting_in_the_kernel(self) -> bool:
+        """Whether the loop's thread sleeps in a system call (time.sleep, a socket read)."""
+        try:
+            state = self._task_stat.read_text().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            return True  # cannot tell: trust the stack
+        return state in {"S", "D"}
+
     def _run(self) -> None:
         while not self._stop.is_set():
             answered = threading.Event()
-            sent = time.monotonic()
+            sent, cpu_at_send = time.monotonic(), self._cpu()
             try:
                 self.loop.call_soon_threadsafe(answered.set)
             except RuntimeError:  # the loop is closed
                 return
-            culprit = None
+            culprit, asleep = None, False
             while not answered.wait(PING_EVERY / 2):
                 if culprit is None and time.monotonic() - sent > PING_EVERY:
                     culprit = self._student_line()
+                    asleep = culprit is not None and self._waiting_in_the_kernel()
                 if self._stop.is_set():
                     break
             waited = time.monotonic() - sent
-            if culprit and waited >= self.limit:
+            if culprit and waited >= self.limit and (asleep or self._busy(cpu_at_send, waited)):
                 self.blocks.append(Block(waited, culprit))
             self._stop.wait(PING_EVERY)
+
+    def _busy(self, cpu_at_send: float | None, waited: float) -> bool:
+        """Whether the loop's thread computed for most of the wait (a busy loop), rather than
+        waited for a core the machine had no time to give it (a loaded grader, not the student)."""
+        cpu_now = self._cpu()
+        if cpu_at_send is None or cpu_now is None:
+            return True
+        return cpu_now - cpu_at_send >= 0.5 * waited
 
 
 def _student_task(task: asyncio.Task) -> str | None:
