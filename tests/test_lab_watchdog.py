@@ -13,7 +13,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_a_handler_that_blocks_the_loop_fails_naming_the_line(tmp_path):
     for folder in ("labs", "grader", "bench"):
-        shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
     for name in ("pyproject.toml", "conftest.py"):
         shutil.copy(REPO / name, tmp_path / name)
     finished = (REPO / "solutions/00/blocking_vs_async.py").read_text()
@@ -23,7 +25,17 @@ def test_a_handler_that_blocks_the_loop_fails_naming_the_line(tmp_path):
     (tmp_path / "labs/00/blocking_vs_async.py").write_text(blocking)
 
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "labs/00", "-k", "async_sleep", "-q", "-p", "no:cacheprovider"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "labs/00",
+            "-k",
+            "async_sleep",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
