@@ -7,6 +7,7 @@ from sanic import Blueprint
 from examples.base import ID, PAGING, page_args
 from sanic_ms import BadRequest, NotFound, doc
 from sanic_ms.openapi import TEXT
+from sanic_ms.responses import pagination
 
 
 def lookup_blueprint(table: str, singular: str, model=None) -> Blueprint:
@@ -34,7 +35,7 @@ def lookup_blueprint(table: str, singular: str, model=None) -> Blueprint:
                 size,
                 (page - 1) * size,
             )
-        return rows, {"page": page, "size": size, "total": total}
+        return rows, pagination(page, size, total)
 
     async def create(request):
         data = request.ctx.data

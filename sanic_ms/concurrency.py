@@ -27,6 +27,3 @@ async def async_request(
         raise first
     for (target, key, _), result in zip(calls, results, strict=True):
         target[key] = result
-
-
-gather_into = async_request

@@ -8,6 +8,7 @@ from sanic import Blueprint
 
 from examples.base import ID, PAGING, page_args
 from sanic_ms import BadRequest, NotFound, async_request, doc, logger
+from sanic_ms.responses import pagination
 
 from .models import Users
 
@@ -118,7 +119,7 @@ async def list_users(request):
         rows = await conn.fetch(
             f"SELECT {COLUMNS} FROM users ORDER BY id LIMIT $1 OFFSET $2", size, (page - 1) * size
         )
-    return rows, {"page": page, "size": size, "total": total}
+    return rows, pagination(page, size, total)
 
 
 @bp.put("/users/<id:int>")
