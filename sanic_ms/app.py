@@ -51,7 +51,11 @@ def create_app(
         app.ctx.clients = Clients(
             {
                 service: Client(
-                    service, url, timeout=app.config.CLIENT_TIMEOUT, session_factory=factory
+                    service,
+                    url,
+                    timeout=app.config.CLIENT_TIMEOUT,
+                    max_size=app.config.CLIENT_MAX_SIZE,
+                    session_factory=factory,
                 )
                 for service, url in app.config.SERVICES.items()
             }

@@ -2,21 +2,28 @@
 
 ``await app.ctx.clients.cities.get(f"/cities/{id}", request=request)`` returns the parsed JSON (the
 ``data`` of an envelope). Trouble becomes an envelope error: unreachable -> 502, too slow -> 504,
-the downstream's own 4xx -> the same status and its message, its 5xx -> 502 naming it.
+the downstream's own 4xx -> the same status and its message, its 5xx -> 502 naming it. A 2xx answer
+is checked too: a body that is not JSON, an error envelope (``code`` other than 0) or a body over
+``max_size`` bytes (the CLIENT_MAX_SIZE setting) is a 502 naming the service. Errors name the
+service, never its URL: an internal address is for the log, not for whoever called us.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import aiohttp
 import orjson
 
-from . import errors, tracing
+from . import errors, settings, tracing
 
 SessionFactory = Callable[["Client"], Any]
+log = logging.getLogger("sanic_ms.client")
+_CHUNK = 64 * 1024
+_MESSAGE_MAX = 200  # characters of a downstream's own error message repeated to our client
 
 
 def _default_session(client: Client) -> aiohttp.ClientSession:
@@ -37,11 +44,13 @@ class Client:
         base_url: str,
         *,
         timeout: float = 5.0,
+        max_size: int = settings.CLIENT_MAX_SIZE,
         session_factory: SessionFactory | None = None,
     ):
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.max_size = max_size
         self._session_factory = session_factory or _default_session
         self.session: Any = None
 
@@ -85,28 +94,85 @@ class Client:
                 ) as response:
                     status = response.status
                     span.set_status(status)
-                    raw = await response.read()
+                    raw = await _read(response, self.max_size)
         except TimeoutError:
-            raise errors.GatewayTimeout(
+            raise self._failed(
+                errors.GatewayTimeout,
                 f"{self.name} did not answer within {self.timeout:g} s",
-                {"service": self.name, "method": method, "url": url},
+                method,
+                url,
+            ) from None
+        except _TooLarge as exc:
+            raise self._failed(
+                errors.BadGateway,
+                f"{self.name} answered more than {self.max_size} bytes (CLIENT_MAX_SIZE)",
+                method,
+                url,
+                status=status,
+                reason=str(exc),
             ) from None
         except aiohttp.ClientError as exc:
-            raise errors.BadGateway(
-                f"{self.name} could not be reached",
-                {
-                    "service": self.name,
-                    "method": method,
-                    "url": url,
-                    "reason": f"{type(exc).__name__}: {exc}",
-                },
+            # A payload error is an answer cut short; anything else never got an answer.
+            broken = isinstance(exc, aiohttp.ClientPayloadError)
+            raise self._failed(
+                errors.BadGateway,
+                f"{self.name} broke off its answer"
+                if broken
+                else f"{self.name} could not be reached",
+                method,
+                url,
+                reason=f"{type(exc).__name__}: {exc}",
             ) from None
-        body = _parse(raw)
         if status >= 400:
-            raise _downstream_error(self.name, method, url, status, body)
+            raise self._error_answer(method, url, status, _parse(raw))
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError as exc:
+            raise self._failed(
+                errors.BadGateway,
+                f"{self.name} answered {status} with a body that is not JSON",
+                method,
+                url,
+                status=status,
+                reason=str(exc),
+            ) from None
+        if _is_error_envelope(body):
+            message = _shorten(body.get("message"))
+            raise self._failed(
+                errors.BadGateway,
+                f"{self.name} answered {status} with an error: {message or 'no message'}",
+                method,
+                url,
+                status=status,
+                code=body["code"],
+                message=message,
+            )
         if not envelope and isinstance(body, dict) and body.get("code") == 0 and "data" in body:
             return body["data"]
         return body
+
+    def _failed(
+        self, kind: type[errors.ServiceError], summary: str, method: str, url: str, **detail: Any
+    ) -> errors.ServiceError:
+        """The error our client gets (the service named, not its URL); the URL goes to the log."""
+        log.warning("%s (%s %s) %s", summary, method, url, detail)
+        return kind(summary, {"service": self.name, **detail})
+
+    def _error_answer(self, method: str, url: str, status: int, body: Any) -> errors.ServiceError:
+        message = _shorten(body.get("message") if isinstance(body, dict) else body)
+        if status >= 500:
+            return self._failed(
+                errors.BadGateway,
+                f"{self.name} failed with {status}: {message or 'no message'}",
+                method,
+                url,
+                status=status,
+                message=message,
+            )
+        log.info("%s answered %s to %s %s: %s", self.name, status, method, url, message)
+        return errors.DownstreamError(
+            self.name, status, message, {"service": self.name, "status": status, "message": message}
+        )
 
     async def get(self, path: str, **kwargs: Any) -> Any:
         return await self.request("GET", path, **kwargs)
@@ -124,7 +190,34 @@ class Client:
         return await self.request("DELETE", path, **kwargs)
 
 
+class _TooLarge(Exception):
+    """A downstream body over the client's ``max_size``."""
+
+
+async def _read(response: Any, limit: int) -> bytes:
+    """The body, refused once it passes ``limit`` bytes: a huge answer is never held whole."""
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(f"Content-Length: {declared}")
+    content = getattr(response, "content", None)
+    if content is None:  # sanic_ms.testing's fake session hands over the whole body at once
+        raw = await response.read()
+    else:
+        chunks, size = [], 0
+        async for chunk in content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                # Leaving the body unread makes aiohttp close this connection, not reuse it.
+                raise _TooLarge(f"more than {limit} bytes read")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+    if len(raw) > limit:
+        raise _TooLarge(f"{len(raw)} bytes")
+    return raw
+
+
 def _parse(raw: bytes) -> Any:
+    """An error answer's body: its JSON, or its text when it is not JSON (an HTML error page)."""
     if not raw:
         return None
     try:
@@ -133,22 +226,19 @@ def _parse(raw: bytes) -> Any:
         return raw.decode("utf-8", "replace")
 
 
-def _downstream_error(
-    service: str, method: str, url: str, status: int, body: Any
-) -> errors.ServiceError:
-    message = body.get("message") if isinstance(body, dict) else (body or None)
-    detail = {
-        "service": service,
-        "method": method,
-        "url": url,
-        "status": status,
-        "message": message,
-    }
-    if status >= 500:
-        return errors.BadGateway(
-            f"{service} failed with {status}: {message or 'no message'}", detail
-        )
-    return errors.DownstreamError(service, status, message, detail)
+def _is_error_envelope(body: Any) -> bool:
+    """``{"code": 404, "message": ...}``: an error, even when it came with a 2xx status."""
+    if not isinstance(body, dict) or "message" not in body:
+        return False
+    code = body.get("code")
+    return isinstance(code, int) and not isinstance(code, bool) and code != 0
+
+
+def _shorten(message: Any) -> str | None:
+    if message is None or message == "":
+        return None
+    text = message if isinstance(message, str) else str(message)
+    return text if len(text) <= _MESSAGE_MAX else text[: _MESSAGE_MAX - 3] + "..."
 
 
 class Clients(Mapping[str, Client]):

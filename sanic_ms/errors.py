@@ -69,12 +69,24 @@ class PayloadTooLarge(ServiceError):
     status_code, message = 413, "Request body too large"
 
 
+class URITooLong(ServiceError):
+    status_code, message = 414, "URI too long"
+
+
+class UnsupportedMediaType(ServiceError):
+    status_code, message = 415, "Unsupported media type"
+
+
 class UnprocessableEntity(ServiceError):
     status_code, message = 422, "Unprocessable entity"
 
 
 class TooManyRequests(ServiceError):
     status_code, message = 429, "Too many requests"
+
+
+class HeaderFieldsTooLarge(ServiceError):
+    status_code, message = 431, "Request header fields too large"
 
 
 class ServerError(ServiceError):
@@ -116,8 +128,11 @@ BY_STATUS: dict[int, type[ServiceError]] = {
         NotAcceptable,
         Gone,
         PayloadTooLarge,
+        URITooLong,
+        UnsupportedMediaType,
         UnprocessableEntity,
         TooManyRequests,
+        HeaderFieldsTooLarge,
         ServerError,
         BadGateway,
         ServiceUnavailable,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import aiohttp
 import pytest
 from sanic.response import text
 
-from sanic_ms import create_app, errors
+from examples.users.server import create_app as create_users
+from sanic_ms import create_app, errors, middleware
 from sanic_ms.serve import serve
+
+JSON = {"content-type": "application/json"}
 
 
 def make_app(database_url, **settings):
@@ -38,6 +42,14 @@ def make_app(database_url, **settings):
     @app.get("/secret")
     async def secret(request):
         raise RuntimeError("password=hunter2 in a stack trace")
+
+    @app.get("/items/<id:int>")
+    async def item(request, id):
+        return {"id": id}
+
+    @app.delete("/items/<id:int>")
+    async def delete_item(request, id):
+        return {"id": id}
 
     @app.get("/teapot")
     async def teapot(request):
@@ -90,14 +102,14 @@ async def test_none_is_data_null(call):
 
 
 async def test_json_body_is_parsed_into_request_ctx_data(call):
-    assert await json_of(call, "POST", "/echo", data=b'{"a": [1, 2]}') == (
+    assert await json_of(call, "POST", "/echo", data=b'{"a": [1, 2]}', headers=JSON) == (
         200,
         {"code": 0, "data": {"got": {"a": [1, 2]}}},
     )
 
 
 async def test_invalid_json_is_a_400_saying_why(call):
-    status, body = await json_of(call, "POST", "/echo", data=b"{not json")
+    status, body = await json_of(call, "POST", "/echo", data=b"{not json", headers=JSON)
     assert status == 400
     assert body["code"] == 400 and body["message"] == "Request body is not valid JSON"
     assert "line 1 column 2" in body["error"]["reason"]
@@ -122,6 +134,115 @@ async def test_oversized_body_is_a_413_envelope(database_url):
             body = await response.json()
     assert response.status == 413
     assert body["code"] == 413 and "REQUEST_MAX_SIZE" in body["message"]
+
+
+async def test_wrong_method_names_the_allowed_ones_on_static_and_dynamic_routes(call):
+    status, headers, _ = await call("TRACE", "/plain")
+    assert (status, headers.get("allow")) == (405, "GET")
+    # Sanic's router gives no Allow when a path with a parameter has a handler per method.
+    status, headers, raw = await call("TRACE", "/items/7")
+    assert (status, headers.get("allow")) == (405, "DELETE, GET")
+    assert b'"code":405' in raw
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+async def test_a_body_needs_a_json_content_type(call):
+    body = b'{"a": 1}'
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        status, reply = await json_of(
+            call, "POST", "/echo", data=body, headers={"content-type": content_type}
+        )
+        assert status == 415 and reply["code"] == 415, reply
+        assert reply["message"] == f"Request body must be JSON, not {content_type}"
+    status, reply = await json_of(
+        call, "POST", "/echo", data=body, skip_auto_headers=["Content-Type"]
+    )
+    assert status == 415 and "no declared type" in reply["message"]
+    for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        status, reply = await json_of(
+            call, "POST", "/echo", data=body, headers={"content-type": content_type}
+        )
+        assert (status, reply["data"]) == (200, {"got": {"a": 1}}), content_type
+
+
+async def test_nesting_past_json_max_depth_is_a_400_naming_the_limit(call):
+    limit = 32  # the JSON_MAX_DEPTH default
+    status, reply = await json_of(call, "POST", "/echo", data=nested(limit), headers=JSON)
+    assert status == 200
+    # Past the limit, and past orjson's own 1024 levels: the same answer, naming the setting.
+    for depth in (limit + 1, 1000, 5000):
+        status, reply = await json_of(call, "POST", "/echo", data=nested(depth), headers=JSON)
+        assert status == 400, (depth, reply)
+        assert "JSON_MAX_DEPTH" in reply["message"] and reply["error"] == {"limit": limit}
+    # Brackets inside strings are text, not nesting.
+    text = b'{"a": "' + b"[" * 100 + b'"}'
+    assert (await json_of(call, "POST", "/echo", data=text, headers=JSON))[0] == 200
+
+
+async def test_the_depth_limit_is_a_setting(database_url):
+    app = make_app(database_url, JSON_MAX_DEPTH=3)
+    async with serve(app) as url, aiohttp.ClientSession() as session:
+        async with session.post(url + "/echo", data=nested(4), headers=JSON) as response:
+            reply = await response.json()
+    assert response.status == 400 and "deeper than 3 levels" in reply["message"]
+
+
+@pytest.fixture
+async def users(example_tables):
+    """The example users service: its POST /users declares a body that the pipeline validates."""
+    app = create_users({"DATABASE_URL": example_tables, "DB_MIN_SIZE": 1})
+    async with serve(app) as url, aiohttp.ClientSession() as session:
+
+        async def request(method, path, **kwargs):
+            async with session.request(method, url + path, **kwargs) as response:
+                return response.status, response.headers, await response.json()
+
+        yield request
+
+
+async def test_sanic_s_own_errors_win_over_request_validation(users):
+    # 413: the body never arrived whole, so validation must not report it missing.
+    big = b'{"name": "' + b"x" * 1_100_000 + b'", "age": 1}'
+    status, _, reply = await users("POST", "/users", data=io.BytesIO(big), headers=JSON)
+    assert (status, reply["code"]) == (413, 413), reply
+    assert reply["message"] == "Request body too large (limit: REQUEST_MAX_SIZE)"
+    # 414 and 431: Sanic raises one error for any over-long head; each gets its own words.
+    status, _, reply = await users("GET", "/users?q=" + "x" * 20_000)
+    assert (status, reply["code"]) == (414, 414), reply
+    assert reply["message"].startswith("URI too long")
+    status, _, reply = await users("GET", "/users", headers={"x-big": "x" * 20_000})
+    assert (status, reply["code"]) == (431, 431), reply
+    assert reply["message"].startswith("Request header fields too large")
+    # 405 on /users/<id>, with the methods it has.
+    status, headers, reply = await users("TRACE", "/users/1")
+    assert (status, reply["code"], headers.get("allow")) == (405, 405, "DELETE, GET, PUT")
+
+
+async def test_a_validated_body_is_parsed_once_and_checked_in_order(users, monkeypatch):
+    calls = []
+    parse = middleware.parse_body
+
+    def counting(request):
+        calls.append(request.path)
+        return parse(request)
+
+    monkeypatch.setattr(middleware, "parse_body", counting)
+    status, _, reply = await users("POST", "/users", data=b'{"name": 1}', headers=JSON)
+    assert status == 400 and set(reply["error"]) >= {"name", "age"}
+    assert calls == ["/users"]  # once, though both the validator and the handler read it
+    # The content type is checked before the JSON, the JSON before the declared fields.
+    status, _, reply = await users(
+        "POST", "/users", data=b"{oops", headers={"content-type": "text/plain"}
+    )
+    assert status == 415
+    status, _, reply = await users("POST", "/users", data=b"{oops", headers=JSON)
+    assert (status, reply["message"]) == (400, "Request body is not valid JSON")
+    deep = b'{"name": "Ada", "age": ' + nested(1000) + b"}"
+    status, _, reply = await users("POST", "/users", data=deep, headers=JSON)
+    assert status == 400 and "JSON_MAX_DEPTH" in reply["message"]
 
 
 async def test_unexpected_errors_are_500_with_nothing_internal(call, caplog):
