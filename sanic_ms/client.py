@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -121,7 +122,8 @@ class Client:
                 else f"{self.name} could not be reached",
                 method,
                 url,
-                reason=f"{type(exc).__name__}: {exc}",
+                reason=_reason(exc),
+                cause=exc,
             ) from None
         if status >= 400:
             raise self._error_answer(method, url, status, _parse(raw))
@@ -152,10 +154,17 @@ class Client:
         return body
 
     def _failed(
-        self, kind: type[errors.ServiceError], summary: str, method: str, url: str, **detail: Any
+        self,
+        kind: type[errors.ServiceError],
+        summary: str,
+        method: str,
+        url: str,
+        *,
+        cause: BaseException | None = None,
+        **detail: Any,
     ) -> errors.ServiceError:
         """The error our client gets (the service named, not its URL); the URL goes to the log."""
-        log.warning("%s (%s %s) %s", summary, method, url, detail)
+        log.warning("%s (%s %s) %s %s", summary, method, url, detail, cause or "")
         return kind(summary, {"service": self.name, **detail})
 
     def _error_answer(self, method: str, url: str, status: int, body: Any) -> errors.ServiceError:
@@ -232,6 +241,12 @@ def _is_error_envelope(body: Any) -> bool:
         return False
     code = body.get("code")
     return isinstance(code, int) and not isinstance(code, bool) and code != 0
+
+
+def _reason(exc: aiohttp.ClientError) -> str:
+    """What went wrong, without the address aiohttp puts in its messages."""
+    errno = getattr(getattr(exc, "os_error", None), "errno", None) or getattr(exc, "errno", None)
+    return f"{type(exc).__name__}: {os.strerror(errno)}" if errno else type(exc).__name__
 
 
 def _shorten(message: Any) -> str | None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
 from sanic import Sanic
+from sanic.response import html, raw
 from sanic.response import json as sanic_json
 
-from sanic_ms import errors
+from sanic_ms import create_app, errors
 from sanic_ms.client import Client, Clients
 from sanic_ms.serve import free_port, serve
 
@@ -108,6 +110,7 @@ async def test_refused_connection_is_a_502():
         await client.close()
     assert caught.value.error["service"] == "roles"
     assert "ClientConnectorError" in caught.value.error["reason"]
+    assert "127.0.0.1" not in str(caught.value.to_dict())  # the address goes to the log only
 
 
 async def test_a_stalled_service_is_a_504_after_the_timeout():
@@ -137,3 +140,123 @@ def test_clients_by_name_and_attribute():
     assert clients.cities is cities and clients["cities"] is cities
     with pytest.raises(AttributeError, match=r"no downstream service named 'roles'.*SERVICES"):
         _ = clients.roles
+
+
+# -- a downstream that answers 200 with what it should not --------------------------------------
+
+MB = 1_000_000
+
+
+@pytest.fixture
+async def misbehaving():
+    """A downstream answering 200 with cut JSON, an HTML page, an error envelope or 50 MB."""
+    app = Sanic("misbehaving")
+    app.ctx.streamed, app.ctx.stream_done = 0, asyncio.Event()
+
+    @app.get("/truncated")
+    async def truncated(request):
+        return raw(b'{"code": 0, "data": {"id": 7, "na', content_type="application/json")
+
+    @app.get("/html")
+    async def page(request):
+        return html("<html><body><h1>Welcome to nginx!</h1></body></html>")
+
+    @app.get("/error-with-200")
+    async def error_with_200(request):
+        return sanic_json({"code": 40401, "message": "city 7 not found", "error": None})
+
+    @app.get("/declared-2mb")
+    async def declared(request):
+        return raw(b"[" + b"0," * MB + b"0]", content_type="application/json")
+
+    @app.get("/streamed-50mb")
+    async def streamed(request):
+        response = await request.respond(content_type="application/json")
+        chunk = b" " * 65_536
+        try:
+            while app.ctx.streamed < 50 * MB and not request.transport.is_closing():
+                await response.send(chunk)
+                app.ctx.streamed += len(chunk)
+        finally:
+            app.ctx.stream_done.set()
+
+    async with serve(app) as url:
+        yield app, url
+
+
+async def call_misbehaving(url, path, **kwargs):
+    client = await Client("cities", url, **kwargs).start()
+    try:
+        with pytest.raises(errors.ServiceError) as caught:
+            await client.get(path)
+    finally:
+        await client.close()
+    return caught.value
+
+
+@pytest.mark.parametrize("path", ["/truncated", "/html"])
+async def test_a_2xx_body_that_is_not_json_is_a_502_naming_the_service(misbehaving, path):
+    _, url = misbehaving
+    error = await call_misbehaving(url, path)
+    assert error.status_code == 502
+    assert error.message == "cities answered 200 with a body that is not JSON"
+    assert error.error["service"] == "cities" and error.error["status"] == 200
+
+
+async def test_an_error_envelope_sent_with_200_is_a_502(misbehaving):
+    _, url = misbehaving
+    error = await call_misbehaving(url, "/error-with-200")
+    assert error.status_code == 502
+    assert error.message == "cities answered 200 with an error: city 7 not found"
+    assert error.error == {
+        "service": "cities",
+        "status": 200,
+        "code": 40401,
+        "message": "city 7 not found",
+    }
+
+
+async def test_a_body_over_the_size_limit_is_a_502_and_is_not_read_whole(misbehaving):
+    app, url = misbehaving
+    error = await call_misbehaving(url, "/declared-2mb", max_size=MB)
+    assert error.status_code == 502
+    assert error.message == f"cities answered more than {MB} bytes (CLIENT_MAX_SIZE)"
+    # Without a Content-Length the client stops reading past the limit and drops the connection.
+    error = await call_misbehaving(url, "/streamed-50mb", max_size=MB)
+    assert error.status_code == 502 and "CLIENT_MAX_SIZE" in error.message
+    await asyncio.wait_for(app.ctx.stream_done.wait(), 10)
+    assert app.ctx.streamed < 25 * MB, f"the downstream could send {app.ctx.streamed} bytes"
+
+
+@pytest.fixture
+async def front(misbehaving, database_url):
+    """A service of ours calling the misbehaving one as ``cities``, with a 1,000-byte limit."""
+    _, downstream = misbehaving
+    settings = {"DATABASE_URL": database_url, "DB_MIN_SIZE": 1, "CLIENT_MAX_SIZE": 1000}
+    app = create_app("front", {**settings, "SERVICES": {"cities": downstream}})
+
+    @app.get("/city/<name:str>")
+    async def city(request, name):
+        return await request.app.ctx.clients.cities.get(f"/{name}", request=request)
+
+    async with serve(app) as url, aiohttp.ClientSession() as session:
+
+        async def get(path):
+            async with session.get(url + path) as response:
+                return response.status, await response.read()
+
+        yield downstream, get
+
+
+async def test_the_caller_gets_an_envelope_naming_the_service_and_the_log_gets_the_url(
+    front, caplog
+):
+    downstream, get = front
+    for path in ("/city/html", "/city/error-with-200", "/city/declared-2mb"):
+        status, body = await get(path)
+        assert status == 502, body
+        assert b'"code":502' in body and b'"service":"cities"' in body
+        assert downstream.encode() not in body and b"127.0.0.1" not in body
+    assert b"(CLIENT_MAX_SIZE)" in body  # the app's setting, 1,000 bytes here
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "sanic_ms.client")
+    assert f"GET {downstream}/html" in logged
