@@ -781,8 +781,6 @@ def setup(app: Any) -> None:
 
     from sanic import response
 
-    from sanic_ms.middleware import BODY_METHODS, parse_body
-
     app.ctx.openapi = None
     app.ctx.openapi_validators = {}
 
@@ -815,15 +813,5 @@ def setup(app: Any) -> None:
 
     @app.before_server_start
     async def _build_openapi(app):
+        # The validators run in sanic_ms.middleware's handler wrapper, on the body it parsed once.
         app.ctx.openapi, app.ctx.openapi_validators = build(app)
-
-    @app.on_request
-    async def _validate_request(request):
-        route = request.route
-        if route is None:
-            return
-        validator = request.app.ctx.openapi_validators.get((route.name, request.method))
-        if validator is None:
-            return
-        body = parse_body(request) if request.method in BODY_METHODS else None
-        validator.check(request, body)
