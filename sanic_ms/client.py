@@ -125,6 +125,10 @@ class Client:
                 reason=_reason(exc),
                 cause=exc,
             ) from None
+        return self._answer(method, url, status, raw, envelope)
+
+    def _answer(self, method: str, url: str, status: int, raw: bytes, envelope: bool) -> Any:
+        """What the service answered, checked: an error unless a 2xx with JSON that is no error."""
         if status >= 400:
             raise self._error_answer(method, url, status, _parse(raw))
         try:

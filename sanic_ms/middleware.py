@@ -15,7 +15,7 @@ from sanic.handlers import ErrorHandler
 from sanic.request import Request
 from sanic.response import BaseHTTPResponse, HTTPResponse
 
-from . import errors
+from . import errors, settings
 from .responses import envelope, error_body, json_response
 
 log = logging.getLogger("sanic_ms")
@@ -60,7 +60,7 @@ def read_body(request: Request) -> Any:
             f"Request body must be JSON, not {content_type or 'of no declared type'}",
             {"content_type": content_type or None, "hint": "send Content-Type: application/json"},
         )
-    limit = request.app.config.JSON_MAX_DEPTH
+    limit = request.app.config.get("JSON_MAX_DEPTH", settings.JSON_MAX_DEPTH)
     try:
         data = parse_body(request)
     except errors.BadRequest:
