@@ -25,9 +25,7 @@ DB_ACQUIRE_TIMEOUT = 5.0  # seconds to wait for a free connection before answeri
 # Downstream services: name -> base URL. Each gets one aiohttp session (keep-alive).
 SERVICES: dict[str, str] = {}
 CLIENT_TIMEOUT = 5.0  # seconds for a whole downstream call
-CLIENT_MAX_SIZE = (
-    10_000_000  # bytes; a downstream answer larger than this is a 502, never read whole
-)
+CLIENT_MAX_SIZE = 10_000_000  # bytes; a larger downstream answer is a 502, never read whole
 
 # Tracing.
 ZIPKIN_URL: str | None = None  # e.g. http://127.0.0.1:9411; None: spans are not reported
@@ -47,7 +45,9 @@ TRACING_STATS_INTERVAL = 60.0  # seconds between reporter counter lines in the l
 # HTTP.
 CORS_ORIGINS = "*"  # comma-separated origins, "*" for any, "" to send no CORS headers
 REQUEST_MAX_SIZE = 1_000_000  # bytes; larger bodies get 413
-JSON_MAX_DEPTH = 32  # arrays/objects nested deeper than this in a request body get 400
+# Arrays and objects nested deeper than this in a request body get 400. Keep it far below Python's
+# recursion limit (1000): validating a body recurses once per level.
+JSON_MAX_DEPTH = 32
 
 # Logging.
 LOG_CONFIG = str(Path(__file__).with_name("logging.yml"))
