@@ -224,7 +224,7 @@ def wire(method: str, target: str, body=b"", content_type="application/json", he
         lines.append(f"content-length: {len(body)}")
     # CR and LF would end a header early, and a stray line would be a second request.
     head = "\r\n".join(line.replace("\r", " ").replace("\n", " ") for line in lines)
-    return head.encode("utf-8", "surrogateescape") + b"\r\n\r\n" + body
+    return head.encode("utf-8", "surrogatepass") + b"\r\n\r\n" + body
 
 
 def known_cases(service: str) -> list[bytes]:
