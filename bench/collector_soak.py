@@ -28,7 +28,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from bench.processes import HOST, REPO_ROOT, free_port, python, rss_mb, running
+from bench.processes import HOST, REPO_ROOT, cpu_seconds, free_port, python, rss_mb, running
 
 SPANS_PER_TRACE = 5  # a request: its server span, two SQL statements, two downstream calls
 POST_TIMEOUT = 2.0  # ZipkinReporter's default post_timeout
@@ -41,6 +41,7 @@ class Sample:
 
     second: float
     rss_mb: float
+    cpu_pct: float  # the collector's CPU time over the interval: low with timeouts = a busy machine
     spans_per_s: float
     posts: int
     timeouts: int
@@ -162,15 +163,17 @@ async def soak(url: str, pid: int, args: argparse.Namespace) -> list[Sample]:
     runner = asyncio.create_task(load.run(args.seconds))
     samples: list[Sample] = []
     began = time.monotonic()
-    last = began
+    last, cpu_last = began, cpu_seconds(pid)
     while not runner.done():
         await asyncio.wait({runner}, timeout=args.every)
         now = time.monotonic()
         latencies, timeouts, errors, spans = load.take()
+        cpu = cpu_seconds(pid)
         samples.append(
             Sample(
                 second=round(now - began, 1),
                 rss_mb=round(rss_mb(pid), 1),
+                cpu_pct=round(100 * (cpu - cpu_last) / (now - last)),
                 spans_per_s=round(spans / (now - last)),
                 posts=len(latencies) + timeouts + errors,
                 timeouts=timeouts,
@@ -181,17 +184,17 @@ async def soak(url: str, pid: int, args: argparse.Namespace) -> list[Sample]:
             )
         )
         print(table_row(samples[-1]), flush=True)
-        last = now
+        last, cpu_last = now, cpu
     await runner
     return samples
 
 
-HEADER = "| s | RSS MB | spans/s accepted | posts | timeouts | errors | p50 ms | p99 ms | max ms |"
+HEADER = "| s | RSS MB | CPU % | spans/s accepted | posts | timeouts | errors | p50 ms | p99 ms | max ms |"
 
 
 def table_row(s: Sample) -> str:
     return (
-        f"| {s.second:g} | {s.rss_mb:.1f} | {s.spans_per_s} | {s.posts} | {s.timeouts} "
+        f"| {s.second:g} | {s.rss_mb:.1f} | {s.cpu_pct} | {s.spans_per_s} | {s.posts} | {s.timeouts} "
         f"| {s.errors} | {s.p50_ms} | {s.p99_ms} | {s.max_ms} |"
     )
 
@@ -224,7 +227,7 @@ def write(samples: list[Sample], out: Path, command: str, args: argparse.Namespa
         f"(max traces {args.max_traces}).",
         "",
         HEADER,
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *map(table_row, samples),
         "",
         verdict(samples),
