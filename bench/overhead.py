@@ -5,7 +5,7 @@ same load generator (wrk when installed, else locust ``FastHttpUser``) on 127.0.
 
 * ``bare``: Sanic + a raw asyncpg pool;
 * ``framework``: ``sanic_ms`` with the envelope and a JSON log line per request;
-* ``traced``: + tracing at 100%, spans posted to a local collector (``bench/span_sink.py``);
+* ``traced``: + tracing at 100%, spans posted to a local collector (``python -m sanic_ms.collector --max-traces 0``, count-only);
 * ``collector_down``: the same with nothing listening at ``ZIPKIN_URL``.
 
 Each serves ``/hello`` and ``/row/1``. Rounds run the apps in turn; the best round of each counts
@@ -232,8 +232,8 @@ def plan(dsn: str, args: argparse.Namespace, out: Path) -> Setup:
     sink = f"http://{HOST}:{sink_port}"
     zipkin = {"traced": sink, "collector_down": f"http://{HOST}:{closed_port}"}
     servers = [
-        Server(python("-m", "bench.span_sink", "--port", str(sink_port)), out / "sink.log",
-               ready_url=f"{sink}/count"),
+        Server(python("-m", "sanic_ms.collector", "--port", str(sink_port), "--max-traces", "0"),
+               out / "sink.log", ready_url=f"{sink}/stats"),
     ]  # fmt: skip
     apps = {}
     for app in APPS:
@@ -297,7 +297,7 @@ def tracing_stats(setup: Setup) -> dict:
     stats = {
         app: get_json(f"{setup.apps[app]}/_tracing/stats") for app in ("traced", "collector_down")
     }
-    return stats | {"sink": get_json(f"{setup.sink}/count")}
+    return stats | {"sink": get_json(f"{setup.sink}/stats")}
 
 
 def e2e_runs(gen: Generator, setup: Setup, args: argparse.Namespace) -> list[Measure]:
