@@ -9,8 +9,9 @@ The one runner behind the student's commands (``grader status``, ``grader watch`
 
 The child loads this module as a pytest plugin (``-p grader.labrun``), which writes every test's
 task and outcome to the file named by ``GRADER_TASK_RESULTS`` after each report, so a run stopped
-at its time limit still tells which tests finished and which one was running. A task passes when
-all its tests pass in every phase (setup, call, teardown); a skipped test passes nothing.
+at its time limit still tells which tests finished and which one was running (a test that never
+finished is "not run", the one running "failed"). A task passes when all its tests pass in every
+phase (setup, call, teardown); a skipped test passes nothing.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class TaskResults:
             self.tests[item.nodeid] = {
                 "lab": rel.parts[1],
                 "task": marker.args[0] if marker and marker.args else None,
-                "outcome": "passed",
+                "outcome": "not run",  # until its teardown: a run stopped early passes nothing
                 "message": "",
             }
         self._write()
@@ -72,12 +73,14 @@ class TaskResults:
         if test is None:
             return
         if report.failed or report.skipped:
-            if test["outcome"] == "passed":
+            if test["outcome"] in ("not run", "passed"):
                 test["outcome"] = "failed" if report.failed else "skipped"
                 test["message"] = str(report.longrepr)[-2000:]
         elif report.when == "call" and not report.passed:
             test["outcome"] = "failed"
         if report.when == "teardown":
+            if test["outcome"] == "not run":
+                test["outcome"] = "passed"
             self.running = None
         self._write()
 
@@ -216,6 +219,8 @@ async def run_async(
             record = json.loads(out.read_text())
             result.tests = record["tests"]
             result.running = record["running"]
+        if result.timed_out and result.running in result.tests:
+            result.tests[result.running].update(outcome="failed", message=result.problem)
     return result
 
 

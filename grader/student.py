@@ -32,20 +32,20 @@ HINTS_OPENED = REPO_ROOT / ".hints.json"  # {"03": {"2": 2}}: lab -> task -> lev
 # --------------------------------------------------------------------------- hints
 
 
-def opened_levels(path: Path = HINTS_OPENED) -> dict[str, dict[str, int]]:
+def opened_levels(path: Path | None = None) -> dict[str, dict[str, int]]:
     """Hint levels opened so far, per lab and task; empty when none (or the file is unreadable)."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads((path or HINTS_OPENED).read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def _remember(lab_id: str, task: int, level: int, path: Path = HINTS_OPENED) -> None:
-    data = opened_levels(path)
+def _remember(lab_id: str, task: int, level: int) -> None:
+    data = opened_levels()
     tasks = data.setdefault(lab_id, {})
     tasks[str(task)] = max(level, int(tasks.get(str(task), 0)))
-    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    HINTS_OPENED.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def _find(lab: str, task: int) -> tuple[manifest.Lab, manifest.Task]:
