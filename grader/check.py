@@ -64,6 +64,8 @@ def manifest_problems(lab: manifest.Lab) -> list[str]:
             problems.append(f"lab {lab.id} task {task.number}: no points")
         if not task.hint.strip():
             problems.append(f"lab {lab.id} task {task.number}: no hint")
+        elif not all(level.strip() for level in task.hints):
+            problems.append(f"lab {lab.id} task {task.number}: an empty hint level")
     for rel in lab.files:
         for folder in (lab.folder, lab.solution_folder):
             if not (folder / rel).is_file():
