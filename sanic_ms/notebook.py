@@ -320,6 +320,7 @@ async def student_code(
 
     RAISED_TODOS.clear()
     started_before = set(_servers)
+    imported_before = set(sys.modules)
     folder = "solutions" if solution else "labs"
     where = ", ".join(f"{folder}/{lab_id}/{name}" for name in files)
     try:
@@ -334,6 +335,12 @@ async def student_code(
             for name in set(_servers) - started_before:  # apps built on the failed code
                 await stop(name)
             patch.undo()
+            # Modules first imported during the check took names from the student's code (an
+            # example service's `from sanic_ms.doc import ...`): forget them, so the next import
+            # binds to the reference.
+            for module in set(sys.modules) - imported_before:
+                if module.startswith(("sanic_ms", "examples")):
+                    del sys.modules[module]
             reason = (
                 _failure(exc)
                 if not isinstance(exc, TimeoutError)
