@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import textwrap
@@ -45,7 +46,8 @@ def _remember(lab_id: str, task: int, level: int) -> None:
     data = opened_levels()
     tasks = data.setdefault(lab_id, {})
     tasks[str(task)] = max(level, int(tasks.get(str(task), 0)))
-    HINTS_OPENED.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    with contextlib.suppress(OSError):  # a read-only copy still prints the hint
+        HINTS_OPENED.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def _find(lab: str, task: int) -> tuple[manifest.Lab, manifest.Task]:
