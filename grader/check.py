@@ -5,9 +5,9 @@ For every lab (in parallel): the generated starters and solutions match the comm
 with ``--strict-drift``), every task has points, a hint and at least one test, every test is marked
 with a task of the manifest, the starter fails every test and the solution passes every test. The
 starters and solutions are tested on a fresh copy generated from their sources (``grader.fresh``),
-so the check passes in a student's clone whatever they solved. Runs go through the grader's own harness (signed results, as in grading) but in the
-repository itself and unconfined: this is the instructor's code. Prints a table; exit status 1 on
-any problem.
+so the check passes in a student's clone whatever they solved. Runs go through the grader's own
+harness (signed results, as in grading) but unconfined: this is the instructor's code. Prints a
+table; exit status 1 on any problem.
 """
 
 from __future__ import annotations

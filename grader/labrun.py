@@ -1,4 +1,4 @@
-"""Run pytest on lab folders in a child process, bounded in time, and read what each task's tests did.
+"""Run pytest on lab folders in a child process, bounded in time; what each task's tests did.
 
 The one runner behind the student's commands (``grader status``, ``grader watch``), the notebooks'
 "your turn" cell (``sanic_ms.notebook.lab``) and ``tests/test_labs.py``::

@@ -1,4 +1,4 @@
-"""Read ``labs/manifest.toml``: every lab, the files a student edits, its tasks, points and hints."""
+"""Read ``labs/manifest.toml``: every lab, the files a student edits, its tasks, points, hints."""
 
 from __future__ import annotations
 

@@ -230,7 +230,7 @@ async def cleanup() -> None:
 
 @dataclass
 class StudentCode:
-    """Which code a notebook runs for a lab's files: the student's, or the reference after a note."""
+    """The code a notebook runs for a lab's files: the student's, or the reference with a note."""
 
     lab: str
     files: tuple[str, ...]
@@ -383,7 +383,7 @@ class Timeline:
 
 @contextlib.asynccontextmanager
 async def pool_timeline(pool: Any, every: float = 0.005) -> Any:
-    """``async with nb.pool_timeline(db.pool) as timeline:`` samples the pool while the block runs."""
+    """``async with nb.pool_timeline(pool) as timeline:`` samples the pool while the block runs."""
     timeline = Timeline()
 
     async def sample() -> None:

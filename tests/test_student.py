@@ -1,4 +1,4 @@
-"""The student's commands: hints in levels, bounded runs, the virtualenv, check in a solved clone."""
+"""The student's commands: hint levels, bounded runs, the virtualenv, check in a solved clone."""
 
 from __future__ import annotations
 
@@ -212,7 +212,7 @@ def test_pytest_typed_outside_the_venv_runs_the_lab_inside_it():
     assert " passed" in done.stdout
 
 
-# --------------------------------------------------------------------------- check in a student's clone
+# --------------------------------------------------------------------------- a student's clone
 
 
 @pytest.mark.timeout(600)
