@@ -414,6 +414,22 @@ async def close_database(db: Any, within: float = 5.0) -> None:
         ) from None
 
 
+@contextlib.contextmanager
+def quiet(*loggers: str) -> Any:
+    """Silence these loggers inside the block (a probe's expected errors), restoring them after."""
+    import logging
+
+    found = [logging.getLogger(name) for name in loggers]
+    before = [logger.disabled for logger in found]
+    for logger in found:
+        logger.disabled = True
+    try:
+        yield
+    finally:
+        for logger, was in zip(found, before, strict=True):
+            logger.disabled = was
+
+
 # --------------------------------------------------------------------------- HTTP
 
 
