@@ -54,13 +54,14 @@ clean:
 migrate: setup
 	$(PY) -m sanic_ms migrate examples.users examples.cities examples.roles $(ARGS)
 
-# Labs: `make lab N=03` runs lab 03's tests; `make watch N=03` reruns them on every save.
+# Labs: `make lab N=03` runs lab 03's tests; `make watch N=03` reruns them on every save, each run
+# stopped after 120 s with a line naming the lab (`make watch N=03 ARGS="--timeout 60"`).
 .PHONY: lab watch
 lab: setup
 	$(PY) -m pytest labs/$(N)
 
 watch: setup
-	$(PY) -m grader.student watch $(N)
+	$(PY) -m grader watch $(N) $(ARGS)
 
 # Lab 00 load test, blocking vs async handlers, results in reports/load/:
 # `make load`, or e.g. `make load USERS=100 RUN_TIME=30 DELAY_MS=20 SOURCE=labs/00`.

@@ -88,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds for one lab's tests (default 300)",
     )
+    check.add_argument(
+        "--strict-drift",
+        action="store_true",
+        help="fail when a student's file in labs/ differs from its source (the default when CI "
+        "is set)",
+    )
 
     grade = commands.add_parser("grade", help="grade a folder of submissions")
     grade.add_argument("submissions", type=Path, help="one folder, .zip or .tar.gz per student")
@@ -166,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         from grader import check
 
-        return check.main(args.root, args.lab, args.jobs, args.timeout)
+        return check.main(args.root, args.lab, args.jobs, args.timeout, args.strict_drift)
     if args.command == "grade":
         from grader import grade
 
@@ -205,6 +211,9 @@ def _interrupt(signum, frame):
 
 
 if __name__ == "__main__":
+    from grader import venv
+
+    venv.ensure(["-m", "grader", *sys.argv[1:]], "python -m grader")
     os.umask(0o022)  # reports and workspaces must stay readable whatever the shell's umask
     signal.signal(signal.SIGTERM, _interrupt)
     try:

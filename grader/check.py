@@ -1,11 +1,13 @@
 """``python -m grader check``: the instructor's pre-flight, before a class grades on these labs.
 
 For every lab (in parallel): the generated starters and solutions match the committed ones (through
-``grader.build`` when the labs ship it), every task has points, a hint and at least one test, every
-test is marked with a task of the manifest, the starter fails every test and the solution passes
-every test. Runs go through the grader's own harness (signed results, as in grading) but in the
-repository itself and unconfined: this is the instructor's code. Prints a table; exit status 1 on
-any problem.
+``grader.build`` when the labs ship it; a student's edited ``labs/NN`` file fails only in CI or
+with ``--strict-drift``), every task has points, a hint and at least one test, every test is marked
+with a task of the manifest, the starter fails every test and the solution passes every test. The
+starters and solutions are tested on a fresh copy generated from their sources (``grader.fresh``),
+so the check passes in a student's clone whatever they solved. Runs go through the grader's own
+harness (signed results, as in grading) but unconfined: this is the instructor's code. Prints a
+table; exit status 1 on any problem.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import manifest, run
+from grader import fresh, manifest, run
 
 
 @dataclass
@@ -62,6 +64,8 @@ def manifest_problems(lab: manifest.Lab) -> list[str]:
             problems.append(f"lab {lab.id} task {task.number}: no points")
         if not task.hint.strip():
             problems.append(f"lab {lab.id} task {task.number}: no hint")
+        elif not all(level.strip() for level in task.hints):
+            problems.append(f"lab {lab.id} task {task.number}: an empty hint level")
     for rel in lab.files:
         for folder in (lab.folder, lab.solution_folder):
             if not (folder / rel).is_file():
@@ -106,33 +110,62 @@ def run_problems(lab: manifest.Lab, result: run.Run, solution: bool) -> list[str
     return problems
 
 
-def generated_problems(root: Path) -> tuple[list[str], str]:
-    """Drift between ``python -m grader build`` and the committed files, via the labs' builder."""
+def generated_problems(root: Path, strict: bool = False) -> tuple[list[str], str]:
+    """Drift between ``python -m grader build`` and the committed files, via the labs' builder.
+
+    A differing file of ``labs/NN`` is the student's work in a student's clone: it fails only when
+    ``strict`` (``--strict-drift``, or ``CI`` set); otherwise it is named in the summary line.
+    Solutions, missing files and broken markers always fail.
+    """
     if root.resolve() != manifest.REPO_ROOT:
         return [], "generated files: not checked (no builder for this root)"
     try:
         from grader import build
     except ModuleNotFoundError:
         return [], "generated files: not checked (grader/build.py not built yet)"
-    checker = getattr(build, "build", None)
-    if checker is None:
+    if getattr(build, "build", None) is None:
         return [], "generated files: not checked (grader.build has no build())"
-    return list(checker(check=True)), "generated files: compared with python -m grader build"
+    try:
+        found = fresh.drift(root)
+    except build.MarkerError as exc:
+        return [str(exc)], "generated files: compared with python -m grader build"
+    problems = [str(d) for d in found if strict or not d.editable]
+    edited = [d.path for d in found if not strict and d.editable]
+    how = "generated files: compared with python -m grader build"
+    if edited:
+        how += (
+            f"; edited, so not compared (the CI or --strict-drift would fail on them): "
+            f"{', '.join(edited)}"
+        )
+    return problems, how
 
 
-def check(root: Path, labs_wanted: list[str] | None, jobs: int, timeout: float):
+def lab_workspace(root: Path, base: Path) -> Path:
+    """Where starters and solutions are tested: a fresh copy with every generated file rebuilt
+    (a student's edits to ``labs/NN`` are not the starter), or ``root`` when it has no builder."""
+    if root.resolve() != manifest.REPO_ROOT:
+        return root
+    return fresh.fresh_copy(base / "fresh", root)
+
+
+def check(
+    root: Path, labs_wanted: list[str] | None, jobs: int, timeout: float, strict_drift: bool = False
+):
     labs = manifest.load(root / "labs" / "manifest.toml")
     unknown = [lab for lab in labs_wanted or [] if lab not in labs]
     if unknown:
         raise SystemExit(f"python -m grader check: no such lab: {', '.join(unknown)}")
     chosen = [labs[i] for i in (labs_wanted or labs)]
     checks = {lab.id: LabCheck(lab, problems=manifest_problems(lab)) for lab in chosen}
-    drift, how = generated_problems(root)
+    drift, how = generated_problems(root, strict_drift or fresh.strict())
     base = Path(tempfile.mkdtemp(prefix="sanic-ms-check-"))
     try:
+        workspace = lab_workspace(root, base)
         with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
             futures = {
-                (lab.id, solution): pool.submit(_run_lab, root, lab.id, solution, timeout, base)
+                (lab.id, solution): pool.submit(
+                    _run_lab, workspace, lab.id, solution, timeout, base
+                )
                 for lab in chosen
                 for solution in (False, True)
             }
@@ -201,11 +234,13 @@ def table(checks: dict[str, LabCheck]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def main(root: Path, labs_wanted: list[str] | None, jobs: int, timeout: float) -> int:
+def main(
+    root: Path, labs_wanted: list[str] | None, jobs: int, timeout: float, strict_drift: bool = False
+) -> int:
     started = time.monotonic()
-    checks, drift, how = check(root, labs_wanted, jobs, timeout)
+    checks, drift, how = check(root, labs_wanted, jobs, timeout, strict_drift)
     print(table(checks))
-    print(how + (": ok" if not drift and "compared" in how else ""))
+    print(how + (": ok" if not drift and how.endswith("grader build") else ""))
     problems = drift + [p for item in checks.values() for p in item.problems]
     for problem in problems:
         print(f"PROBLEM: {problem}")

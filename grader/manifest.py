@@ -1,4 +1,4 @@
-"""Read ``labs/manifest.toml``: every lab, the files a student edits, its tasks, points and hints."""
+"""Read ``labs/manifest.toml``: every lab, the files a student edits, its tasks, points, hints."""
 
 from __future__ import annotations
 
@@ -10,12 +10,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = REPO_ROOT / "labs" / "manifest.toml"
 
 
+HINT_LEVELS = ("the idea", "the API to use", "the shape of the code")
+
+
 @dataclass(frozen=True)
 class Task:
     number: int
     title: str
     points: int
-    hint: str
+    hints: tuple[str, ...]  # level 1 first: the idea, then the API to use, then the code's shape
+
+    @property
+    def hint(self) -> str:
+        """The first level: what feedback to a student shows without giving the answer away."""
+        return self.hints[0] if self.hints else ""
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ def load(path: Path = MANIFEST) -> dict[str, Lab]:
     labs = {}
     for lab_id, table in sorted(raw.get("labs", {}).items()):
         tasks = tuple(
-            Task(int(t["number"]), t["title"], int(t["points"]), t["hint"])
+            Task(int(t["number"]), t["title"], int(t["points"]), _hints(t))
             for t in table.get("tasks", [])
         )
         labs[lab_id] = Lab(
@@ -73,3 +81,10 @@ def load(path: Path = MANIFEST) -> dict[str, Lab]:
             root=path.resolve().parent.parent,
         )
     return labs
+
+
+def _hints(task: dict) -> tuple[str, ...]:
+    """``hints = [idea, api, shape]``; a single ``hint = "..."`` is one level (older manifests)."""
+    if "hints" in task:
+        return tuple(str(level) for level in task["hints"])
+    return (task["hint"],) if "hint" in task else ()

@@ -28,12 +28,10 @@ import json
 import os
 import re
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -52,7 +50,7 @@ if str(REPO_ROOT) not in sys.path:
 # Notebook cells are rerun; apps keep their names (users, cities ...), which Sanic then allows.
 Sanic.test_mode = True
 
-_servers: dict[str, contextlib.AsyncExitStack] = {}  # app name -> what stops it
+_servers: dict[str, tuple[contextlib.AsyncExitStack, Sanic]] = {}  # name -> (what stops it, app)
 _databases: list[str] = []  # DSNs this kernel created, dropped by cleanup() or at exit
 _threads: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []  # start_in_thread servers
 
@@ -134,19 +132,35 @@ async def start(app: Sanic, port: int = 0) -> str:
     app.config.MOTD = False  # no startup banner in the notebook
     stack = contextlib.AsyncExitStack()
     url = await stack.enter_async_context(serve(app, port=port))
-    _servers[app.name] = stack
+    _servers[app.name] = (stack, app)
     return url
 
 
-async def stop(name: str | Sanic | None = None) -> None:
-    """Stop one app started by :func:`start` (by name or app), or every one (newest first)."""
+async def stop(name: str | Sanic | None = None, within: float = 10.0) -> None:
+    """Stop one app started by :func:`start` (by name or app), or every one (newest first).
+
+    Bounded: an app whose pool waits for a connection that was never given back is stopped after
+    ``within`` seconds, its pool terminated, and a line says so.
+    """
     if isinstance(name, Sanic):
         name = name.name
     names = [name] if name is not None else list(reversed(_servers))
     for one in names:
-        stack = _servers.pop(one, None)
-        if stack is not None:
-            await stack.aclose()
+        entry = _servers.pop(one, None)
+        if entry is None:
+            continue
+        stack, app = entry
+        try:
+            await asyncio.wait_for(stack.aclose(), within)
+        except TimeoutError:
+            db = getattr(app.ctx, "db", None)
+            for pool in (getattr(db, "pool", None), getattr(db, "replica", None)):
+                if pool is not None:
+                    pool.terminate()
+            print(
+                f"app {one!r} did not stop within {within:.0f} s: its pool waited for a connection "
+                "that was never given back; the pool was terminated"
+            )
 
 
 def start_in_thread(app: Any) -> str:
@@ -204,10 +218,216 @@ async def examples(dsn: str, **settings: Any) -> dict[str, str]:
 
 
 async def cleanup() -> None:
-    """Stop every app this kernel started and drop every database it created."""
+    """Stop every app this kernel started, unplug the student's code, drop every database."""
     await stop()
     _stop_threads()
+    _undo_plugs()
     await drop_databases()
+
+
+# --------------------------------------------------------------------------- the student's code
+
+
+@dataclass
+class StudentCode:
+    """The code a notebook runs for a lab's files: the student's, or the reference with a note."""
+
+    lab: str
+    files: tuple[str, ...]
+    modules: dict[str, Any]  # file -> the module the notebook uses for it
+    yours: bool
+    note: str
+
+    def __getitem__(self, filename: str) -> Any:
+        return self.modules[filename]
+
+    def __str__(self) -> str:
+        return self.note
+
+    def __repr__(self) -> str:
+        return self.note
+
+    def _repr_html_(self) -> str:
+        color = "#2e7d32" if self.yours else "#ef6c00"
+        return (
+            f"<div style='border-left:4px solid {color};padding:4px 10px'>"
+            f"{html.escape(self.note).replace(chr(10), '<br>')}</div>"
+        )
+
+
+_plugged: list[Any] = []  # the MonkeyPatch of every plugged lab, undone by cleanup()
+
+
+def _undo_plugs() -> None:
+    while _plugged:
+        _plugged.pop().undo()
+
+
+def _plug(lab_id: str, files: tuple[str, ...], solution: bool, plug: bool) -> tuple[Any, dict]:
+    """Load (and with ``plug``, plug in) the lab's files the way the lab's tests do."""
+    import pytest
+
+    from grader import manifest
+    from labs.conftest import Student  # the seam of the lab tests: the same code, the same rules
+
+    lab = manifest.load()[lab_id]
+    patch = pytest.MonkeyPatch()
+    student = Student(lab, lab.solution_folder if solution else lab.folder, patch)
+    try:
+        modules = {name: student.plug(name) if plug else student.load(name) for name in files}
+    except pytest.fail.Exception as exc:  # the file does not load; the message says why
+        patch.undo()
+        raise RuntimeError(str(exc)) from None
+    except Exception:
+        patch.undo()
+        raise
+    return patch, modules
+
+
+def _failure(exc: BaseException) -> str:
+    from labs.conftest import RAISED_TODOS
+
+    if RAISED_TODOS:  # a stub ran, maybe inside a handler that turned it into a 500: name it
+        return RAISED_TODOS[0]
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, NotImplementedError):
+        text = f"NotImplementedError: {text}"
+    elif not isinstance(exc, AssertionError | RuntimeError):
+        text = f"{type(exc).__name__}: {text}"
+    return _first_lines(text, 6)
+
+
+async def student_code(
+    lab_id: str,
+    *files: str,
+    plug: bool = True,
+    check: Any = None,
+    solution: bool = False,
+) -> StudentCode:
+    """Run this notebook with the student's ``labs/<lab_id>/<file>`` plugged into the framework.
+
+    The same seam as the lab's tests (``labs/conftest.py``, ``Student.plug``): ``sanic_ms.db`` and
+    every name taken from it become the student's, so apps created afterwards run their code.
+    ``check``, an async function of the modules (``{file: module}``), tries that code once; when
+    loading or ``check`` fails, the reference modules are used instead and the returned
+    :class:`StudentCode` (displayed by the cell) says so and why. Undone by :func:`cleanup`.
+    ``plug=False`` only loads the files (lab 00's app module); ``solution=True`` uses solutions/.
+    """
+    import importlib
+
+    from grader import manifest
+    from labs.conftest import RAISED_TODOS
+
+    RAISED_TODOS.clear()
+    started_before = set(_servers)
+    imported_before = set(sys.modules)
+    folder = "solutions" if solution else "labs"
+    where = ", ".join(f"{folder}/{lab_id}/{name}" for name in files)
+    try:
+        patch, modules = _plug(lab_id, files, solution, plug)
+    except Exception as exc:  # whatever the student's file does wrong, the notebook goes on
+        reason = _failure(exc)
+    else:
+        try:
+            if check is not None:
+                await asyncio.wait_for(check(modules), 30)
+        except Exception as exc:
+            for name in set(_servers) - started_before:  # apps built on the failed code
+                await stop(name)
+            patch.undo()
+            # Modules first imported during the check took names from the student's code (an
+            # example service's `from sanic_ms.doc import ...`): forget them, so the next import
+            # binds to the reference.
+            for module in set(sys.modules) - imported_before:
+                if module.startswith(("sanic_ms", "examples")):
+                    del sys.modules[module]
+            reason = (
+                _failure(exc)
+                if not isinstance(exc, TimeoutError)
+                else ("it did not finish within 30 s (something waits forever)")
+            )
+        else:
+            _plugged.append(patch)
+            return StudentCode(lab_id, files, modules, True, f"Running your code: {where}.")
+    lab = manifest.load()[lab_id]
+    reference = {name: importlib.import_module(_module_name(lab.files[name])) for name in files}
+    note = (
+        f"Your code ({where}) is not ready yet, so this notebook runs the reference instead.\n"
+        f"What happened: {reason}\n"
+        f"Rerun this cell once `pytest {folder}/{lab_id}` passes more tasks."
+    )
+    return StudentCode(lab_id, files, reference, False, note)
+
+
+def _module_name(source: str) -> str:
+    return source.removesuffix(".py").replace("/", ".")
+
+
+# --------------------------------------------------------------------------- a pool over time
+
+
+@dataclass
+class Timeline:
+    """Busy and idle connections of an asyncpg pool, sampled every few ms, and marked events."""
+
+    began: float = field(default_factory=time.perf_counter)
+    samples: list[tuple[float, int, int]] = field(default_factory=list)  # (s, busy, idle)
+    marks: list[tuple[float, str]] = field(default_factory=list)  # (s, what happened)
+
+    def now(self) -> float:
+        return time.perf_counter() - self.began
+
+    def mark(self, what: str) -> None:
+        self.marks.append((self.now(), what))
+
+
+@contextlib.asynccontextmanager
+async def pool_timeline(pool: Any, every: float = 0.005) -> Any:
+    """``async with nb.pool_timeline(pool) as timeline:`` samples the pool while the block runs."""
+    timeline = Timeline()
+
+    async def sample() -> None:
+        while True:
+            size, idle = pool.get_size(), pool.get_idle_size()
+            timeline.samples.append((timeline.now(), size - idle, idle))
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield timeline
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def close_database(db: Any, within: float = 5.0) -> None:
+    """Close a ``Database``; if a connection was never given back, terminate the pool and say so."""
+    pool = db.pool
+    try:
+        await asyncio.wait_for(db.close(), within)
+    except TimeoutError:
+        if pool is not None:
+            pool.terminate()
+        raise AssertionError(
+            f"a connection was never given back to the pool: close() waited {within:.0f} s for it"
+        ) from None
+
+
+@contextlib.contextmanager
+def quiet(*loggers: str) -> Any:
+    """Silence these loggers inside the block (a probe's expected errors), restoring them after."""
+    import logging
+
+    found = [logging.getLogger(name) for name in loggers]
+    before = [logger.disabled for logger in found]
+    for logger in found:
+        logger.disabled = True
+    try:
+        yield
+    finally:
+        for logger, was in zip(found, before, strict=True):
+            logger.disabled = was
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -377,7 +597,7 @@ def _first_lines(message: str, limit: int = 12) -> str:
 
 
 def progress_of(lab_id: str, tests: dict[str, dict], summary: str, seconds: float) -> LabProgress:
-    """Per-task progress from ``grader.student``'s results ({nodeid: {lab, task, outcome}})."""
+    """Per-task progress from ``grader.labrun``'s results ({nodeid: {lab, task, outcome}})."""
     from grader import manifest
 
     lab = manifest.load()[lab_id]
@@ -400,45 +620,35 @@ def progress_of(lab_id: str, tests: dict[str, dict], summary: str, seconds: floa
     return progress
 
 
-async def lab(lab_id: str, *, solution: bool = False, display: bool = True) -> LabProgress:
+async def lab(
+    lab_id: str, *, solution: bool = False, display: bool = True, limit: float = 120.0
+) -> LabProgress:
     """Run ``pytest labs/<lab_id>`` in a child process and show which tasks pass.
 
     Never raises because tests fail: an unfinished lab is the normal state. The table is displayed
     (HTML in Jupyter, text elsewhere) and returned. ``solution=True`` tests ``solutions/<lab_id>``.
+    The run is stopped after ``limit`` seconds, and the table says so, naming the lab.
     """
-    from grader import manifest
-    from grader.student import RESULTS_ENV
+    from grader import labrun, manifest
 
     labs = manifest.load()
     if lab_id not in labs or not labs[lab_id].folder.is_dir():
         progress = LabProgress(lab_id, "(not in labs/manifest.toml yet)", summary="no such lab yet")
         _show(progress, display)
         return progress
-    began = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "results.json"
-        command = [sys.executable, "-m", "pytest", f"labs/{lab_id}", "-q", "-p", "grader.student"]
-        command += ["-p", "no:cacheprovider", "--color=no"]
-        command += ["--solution"] if solution else []
-        env = {**(_lab_environ or os.environ), RESULTS_ENV: str(out)}
-        env["PY_COLORS"] = "0"  # plain text in the table, whatever the terminal asks for
-        env.pop("PYTEST_CURRENT_TEST", None)  # when a notebook runs under pytest itself
-        if display:
-            print(f"running pytest {'solutions' if solution else 'labs'}/{lab_id} ...", flush=True)
-        child = await asyncio.create_subprocess_exec(
-            *command,
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        output, _ = await child.communicate()
-        text = output.decode(errors="replace").strip()
-        tests = json.loads(out.read_text()) if out.exists() else {}
-    summary = text.splitlines()[-1].strip("= ") if text else f"pytest exited {child.returncode}"
-    if not tests:
-        summary = f"no results (pytest exit code {child.returncode}): {summary}"
-    progress = progress_of(lab_id, tests, summary, time.perf_counter() - began)
+    if display:
+        print(f"running pytest {'solutions' if solution else 'labs'}/{lab_id} ...", flush=True)
+    result = await labrun.run_async(
+        [f"labs/{lab_id}"],
+        solution=solution,
+        limit=limit,
+        env=dict(_lab_environ or os.environ),  # the lab's tests get the variables set aside
+        args=("--color=no",),
+    )
+    summary = result.summary
+    if not result.tests and not result.problem:
+        summary = f"no results (pytest exit code {result.returncode}): {summary}"
+    progress = progress_of(lab_id, result.tests, summary, result.seconds)
     progress.solution = solution
     _show(progress, display)
     return progress

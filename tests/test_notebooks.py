@@ -316,3 +316,32 @@ def test_notebook_apps_ignore_redirecting_environment(monkeypatch):
     # The lab's tests, run from the notebook, still get the environment as it was.
     assert nb_support._lab_environ["CITIES_SERVICE_URL"] == "http://cities:8002"
     assert nb_support._lab_environ["DATABASE_URL"] == dsn
+
+
+def test_student_code_plugs_the_lab_file_in_or_falls_back_with_a_note():
+    import sys
+
+    import sanic_ms.migrations as reference
+
+    async def refuse(modules):
+        assert modules["migrations.py"] is not reference  # the check sees the student's module
+        raise AssertionError("planted: not ready")
+
+    async def main():
+        mine = await nb_support.student_code("04", "migrations.py", solution=True)
+        try:
+            assert mine.yours, mine.note
+            assert "Running your code: solutions/04/migrations.py" in mine.note
+            assert sys.modules["sanic_ms.migrations"] is mine["migrations.py"]
+        finally:
+            nb_support._undo_plugs()
+        assert sys.modules["sanic_ms.migrations"] is reference
+        fallback = await nb_support.student_code("04", "migrations.py", solution=True, check=refuse)
+        assert not fallback.yours and fallback["migrations.py"] is reference
+        assert (
+            "runs the reference instead" in fallback.note and "planted: not ready" in fallback.note
+        )
+        assert sys.modules["sanic_ms.migrations"] is reference
+        assert "border-left" in fallback._repr_html_()
+
+    asyncio.run(main())

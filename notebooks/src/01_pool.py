@@ -2,25 +2,45 @@
 # # Lab 01: the connection pool
 #
 # A service keeps a few PostgreSQL connections open and lends them to requests: a **pool**.
-# This notebook uses the finished pool of `sanic_ms` (the one you rebuild in `labs/01/db.py`)
-# against a real PostgreSQL database created for this notebook, and shows:
+# This notebook runs **your** pool (`labs/01/db.py`, plugged into `sanic_ms` the way the lab's
+# tests do it) against a real PostgreSQL database created for this notebook, and shows:
 #
 # 1. rows come back as plain dicts;
 # 2. a transaction commits as a whole or rolls back as a whole;
 # 3. when every connection is busy, a request gets **503** quickly instead of waiting forever;
-# 4. how latency changes with the pool size when many requests arrive at once (a picture).
+# 4. busy and idle connections over time under load, and what **one leaked connection** does;
+# 5. how latency changes with the pool size when many requests arrive at once.
 #
-# Run the cells from top to bottom (Shift-Enter). The last cell runs the lab's tests on *your*
-# `labs/01/db.py`.
+# While your `db.py` is unfinished, the first cell says so and the notebook runs the reference
+# pool instead. Run the cells from top to bottom (Shift-Enter).
 
 # %%
 from sanic_ms import notebook as nb
-from sanic_ms.db import Database
 from sanic_ms.postgres import resolve
 
 print(resolve(verbose=False).describe())
 dsn = await nb.database("nb01", rows=True)  # a database of our own, dropped at the end
 print("this notebook's database:", dsn.rsplit("/", 1)[1])
+
+
+async def works(modules):
+    """Your pool, tried once: rows as dicts, a transaction, every connection given back."""
+    db = await modules["db.py"].Database(dsn, min_size=1, max_size=2).connect()
+    try:
+        async with db.acquire() as conn:
+            rows = await conn.fetch("SELECT 1 AS one")
+        assert rows == [{"one": 1}], f"fetch returned {rows!r}, not a list of dicts"
+        async with db.transaction() as conn:
+            await conn.execute("SELECT 1")
+    finally:
+        await nb.close_database(db)  # fails, naming the leak, if a connection was not given back
+
+
+code = await nb.student_code("01", "db.py", check=works)
+code
+
+# %%
+from sanic_ms.db import Database  # yours when the cell above says so, else the reference
 
 # %% [markdown]
 # ## 1. Borrow a connection; rows are dicts
@@ -99,7 +119,103 @@ print("what a 503 looks like:", busy)
 await nb.stop("pool")
 
 # %% [markdown]
-# ## 4. Latency as the pool size varies
+# ## 4. Busy and idle connections over time, and a leak
+#
+# The same service with a pool of four, and a second route with a **planted fault** (as in
+# Jaeger's HotROD demo): `/leaky` borrows a connection with `pool.acquire()` and never gives it
+# back (no `finally: release`). We sample the pool every 5 ms while requests arrive.
+#
+# - Healthy load: waves of 12 requests; *busy* jumps to 4 during a wave and falls back to 0,
+#   while *idle* does the opposite.
+# - With the leak: each call to `/leaky` keeps one connection for ever. Busy climbs one step per
+#   leak and never comes down (two requests between leaks add a short bump); once all four
+#   are gone, every request gets a 503 (red marks).
+#   Flip `FIX_LEAK = True` and rerun the cell to see the fixed route.
+
+# %%
+FIX_LEAK = False  # the HotROD-style switch: True gives the connection back in a `finally`
+
+
+def pool_app():
+    app = slow_app(pool_size=4, acquire_timeout=0.3, hold=0.05)
+    app.ctx.leaked = []  # kept only so that this notebook can clean up afterwards
+
+    @app.get("/leaky")
+    async def leaky(request):
+        pool = request.app.ctx.db.pool
+        try:
+            conn = await pool.acquire(timeout=0.3)
+        except TimeoutError:
+            raise sanic_ms.ServiceUnavailable("Database busy: no connection free in time") from None
+        if FIX_LEAK:
+            try:
+                return await conn.fetchval("SELECT pg_backend_pid()")
+            finally:
+                await pool.release(conn)
+        request.app.ctx.leaked.append(conn)  # PLANTED FAULT: never released
+        return await conn.fetchval("SELECT pg_backend_pid()")
+
+    return app
+
+
+app = pool_app()
+url = await nb.start(app)
+pool = app.ctx.db.pool
+
+async with nb.pool_timeline(pool) as healthy:
+    for wave in range(3):
+        await nb.timed_calls(url + "/slow", concurrency=12)
+        await asyncio.sleep(0.15)
+
+async with nb.pool_timeline(pool) as leaking:
+    await asyncio.sleep(0.1)
+    for step in range(6):
+        await nb.call("GET", url + "/leaky")
+        leaking.mark("leak" if not FIX_LEAK else "fixed call")
+        await asyncio.sleep(0.1)
+        answers = await nb.timed_calls(url + "/slow", concurrency=2)
+        for status, _ in answers:
+            if status == 503:
+                leaking.mark("503")
+        await asyncio.sleep(0.15)
+print(f"leaked connections: {len(app.ctx.leaked)}; "
+      f"503 answers: {sum(what == '503' for _, what in leaking.marks)}")
+
+# %%
+import matplotlib.pyplot as plt
+
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
+for ax, timeline, title in ((axes[0], healthy, "healthy: 3 waves of 12 requests"),
+                            (axes[1], leaking, "with /leaky: one connection lost per call")):
+    t = [s[0] for s in timeline.samples]
+    ax.stackplot(t, [s[1] for s in timeline.samples], [s[2] for s in timeline.samples],
+                 labels=["busy", "idle"], colors=["#c62828", "#90caf9"], step="post")
+    for at, what in timeline.marks:
+        if what == "503":
+            ax.plot(at, 4.3, "v", color="#b71c1c")
+        else:
+            ax.axvline(at, color="black", linestyle=":", linewidth=1)
+    ax.set(title=title, xlabel="seconds", ylim=(0, 4.6))
+axes[0].set_ylabel("connections in the pool")
+axes[0].legend(loc="upper left")
+axes[1].text(0.99, 0.02, "dotted: a call to /leaky; ▼: a 503", transform=axes[1].transAxes,
+             ha="right", fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The fix, by hand: give the leaked connections back. Busy falls to 0, and the pool answers again.
+
+# %%
+for conn in app.ctx.leaked:
+    await pool.release(conn)
+app.ctx.leaked.clear()
+print("busy:", pool.get_size() - pool.get_idle_size(), "idle:", pool.get_idle_size())
+await nb.show("GET", url + "/slow")
+await nb.stop("pool")
+
+# %% [markdown]
+# ## 5. Latency as the pool size varies
 #
 # 32 requests arrive at once; each holds a connection for 50 ms. With a pool of *n* connections
 # they are served *n* at a time, so the last one waits about 32 / n × 50 ms. A bigger pool helps
@@ -138,7 +254,7 @@ plt.show()
 # Open `labs/01/README.md` and finish `labs/01/db.py`: task 1 (rows as dicts), task 2 (borrow,
 # give back, 503), task 3 (transactions). The cell below runs `pytest labs/01` on your file and
 # shows which tasks pass. Rerun it whenever you saved a change (or use `make watch N=01` in a
-# terminal).
+# terminal); once your pool works, rerun the notebook from the top to see it in the pictures.
 
 # %%
 progress = await nb.lab("01")

@@ -9,15 +9,32 @@
 # Handlers never build that shape themselves: they return plain data or raise an error, and the
 # middleware you rebuild in `labs/02/` (`middleware.py`, `responses.py`) does the rest. It also
 # parses JSON bodies into `request.ctx.data` and adds CORS headers. This notebook shows each of
-# those on real services over loopback HTTP.
+# those on real services over loopback HTTP, running **your** `labs/02/` files plugged into the
+# framework the way the lab's tests do it; while they are unfinished, the first cell says so and
+# the reference runs instead.
 
 # %%
 from sanic_ms import notebook as nb
 
 dsn = await nb.database("nb02", rows=True)
+
+
+async def works(modules):
+    """Your middleware, tried once: the envelope, an unknown route, a body that is not JSON."""
+    users = (await nb.examples(dsn, LOG_LEVEL="CRITICAL"))["users"]
+    status, body = await nb.call("GET", users + "/users/1")
+    assert status == 200 and body["code"] == 0, f"GET /users/1 answered {status} {body}"
+    status, body = await nb.call("GET", users + "/no/such/route")
+    assert status == 404 and body["code"] == 404, f"an unknown route answered {status} {body}"
+    status, body = await nb.call("POST", users + "/users", "{not json")
+    assert status == 400 and body["code"] == 400, f"a body that is not JSON answered {status} {body}"
+
+
+code = await nb.student_code("02", "responses.py", "middleware.py", check=works)
 services = await nb.examples(dsn)
 users = services["users"]
 print(services)
+code
 
 # %% [markdown]
 # ## 1. The envelope on the example services

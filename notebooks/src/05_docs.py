@@ -11,11 +11,28 @@
 # - the **peewee models**, turned into JSON schemas field by field (lab 05 rebuilds that part).
 #
 # Every answer is wrapped in the envelope, so the document wraps every schema in it too.
+#
+# The services below build their spec with **your** `labs/05/openapi.py`, plugged into the
+# framework the way the lab's tests do it; while it is unfinished, the first cell says so and the
+# reference runs instead.
 
 # %%
 from sanic_ms import notebook as nb
 
 dsn = await nb.database("nb05", rows=True)
+
+
+async def works(modules):
+    """Your openapi code, tried once: the users service serves its spec."""
+    users = (await nb.examples(dsn, LOG_LEVEL="CRITICAL"))["users"]
+    status, spec = await nb.call("GET", users + "/openapi/spec.json")
+    assert status == 200, f"GET /openapi/spec.json answered {status}: {spec}"
+    assert spec.get("paths"), "the spec lists no path"
+    assert spec.get("components", {}).get("schemas"), "the spec has no schemas of the models"
+
+
+code = await nb.student_code("05", "openapi.py", check=works)
+display(code)
 services = await nb.examples(dsn)
 users = services["users"]
 status, spec = await nb.call("GET", users + "/openapi/spec.json")
