@@ -77,6 +77,14 @@ load: setup
 bench: setup
 	$(PY) -m bench.overhead $(BENCH_ARGS)
 
+# The three example services under locust for SOAK_TIME seconds, with faults on a schedule
+# (collector down, a downstream down, backends terminated, a table locked); per-phase numbers,
+# memory, backends, row-count integrity and a chart in reports/soak/. `make soak SOAK_TIME=600`.
+SOAK_TIME ?= 180
+.PHONY: soak
+soak: setup
+	$(PY) -m bench.soak --duration $(SOAK_TIME) $(SOAK_ARGS)
+
 # Jupyter Lab on the lab notebooks (notebooks/NN_slug.ipynb), the labs/ folder a click away.
 # The kernel "sanic-ms-workshop" is this virtualenv's Python, registered inside .venv
 # (--sys-prefix) so nothing outside the repository changes. Containers often run as root.

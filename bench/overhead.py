@@ -6,8 +6,8 @@ locust ``FastHttpUser``) on 127.0.0.1:
 
 * ``bare``: Sanic + a raw asyncpg pool;
 * ``framework``: ``sanic_ms`` with the envelope and a JSON log line per request;
-* ``traced``: + tracing at 100%, spans posted to a local collector (``bench/span_sink.py``): the
-  full stack;
+* ``traced``: + tracing at 100%, spans posted to a local collector (``python -m
+  sanic_ms.collector --max-traces 0``, count-only): the full stack;
 * ``collector_down``: the same with nothing listening at ``ZIPKIN_URL``;
 * ``traced_2w``: the full stack with two worker processes (``--workers 2``): what one box gives;
 * ``fastapi_bare``, ``litestar_bare``: the peers, bare, on uvicorn (uvloop, httptools);
@@ -263,8 +263,8 @@ def plan(dsn: str, args: argparse.Namespace, out: Path) -> Setup:
     sink = f"http://{HOST}:{sink_port}"
     zipkin = {app: sink for app in TRACED} | {"collector_down": f"http://{HOST}:{closed_port}"}
     servers = [
-        Server(python("-m", "bench.span_sink", "--port", str(sink_port)), out / "sink.log",
-               ready_url=f"{sink}/count"),
+        Server(python("-m", "sanic_ms.collector", "--port", str(sink_port), "--max-traces", "0"),
+               out / "sink.log", ready_url=f"{sink}/stats"),
     ]  # fmt: skip
     apps = {}
     for app in APPS:
@@ -329,7 +329,7 @@ def tracing_stats(setup: Setup) -> dict:
     stats = {
         app: get_json(f"{setup.apps[app]}/_tracing/stats") for app in ("traced", "collector_down")
     }
-    return stats | {"sink": get_json(f"{setup.sink}/count")}
+    return stats | {"sink": get_json(f"{setup.sink}/stats")}
 
 
 def e2e_runs(gen: Generator, setup: Setup, args: argparse.Namespace) -> list[Measure]:

@@ -152,5 +152,25 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB (Linux; NaN once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return float("nan")
+
+
+def open_fds(pid: int) -> int:
+    """How many file descriptors a process holds (Linux; -1 once it is gone)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return -1
+
+
 def python(*args: str) -> list[str]:
     return [sys.executable, *args]

@@ -8,6 +8,7 @@ uvloop and httptools, the fastest setup uvicorn has.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import sys
 from collections.abc import Callable
@@ -18,12 +19,19 @@ from sanic.worker.loader import AppLoader
 
 
 def load_factory(spec: str) -> Callable[[], Sanic]:
-    """``path/to/file.py:factory`` (factory defaults to ``create_app``) -> the factory function.
+    """``path/to/file.py:factory`` or ``package.module:factory`` (factory defaults to
+    ``create_app``) -> the factory function.
 
     Loading by path, not by module name, lets a student's ``labs/00/blocking_vs_async.py`` stand
     in for ``bench/blocking_vs_async.py`` without being importable as a package.
     """
     path_text, _, attribute = spec.partition(":")
+    if not path_text.endswith(".py") and "/" not in path_text:
+        # A module name, such as examples.users.server: imported, so its relative imports work.
+        factory = getattr(importlib.import_module(path_text), attribute or "create_app", None)
+        if not callable(factory):
+            raise SystemExit(f"{path_text} has no function {attribute or 'create_app'}()")
+        return factory
     path = Path(path_text)
     if path.is_dir():
         raise SystemExit(f"{path} is a folder: name the file, e.g. {path}/blocking_vs_async.py")
@@ -43,7 +51,7 @@ def load_factory(spec: str) -> Callable[[], Sanic]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("app", help="path/to/file.py[:factory]")
+    parser.add_argument("app", help="path/to/file.py[:factory] or package.module[:factory]")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1, help="Sanic worker processes")
@@ -79,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
 def module_name(spec: str) -> str:
     """``bench/overhead_apps.py:traced`` -> ``bench.overhead_apps:traced`` (for spawned workers)."""
     path_text, _, attribute = spec.partition(":")
+    if not path_text.endswith(".py") and "/" not in path_text:
+        return f"{path_text}:{attribute or 'create_app'}"  # a module name already
     path = Path(path_text).resolve().with_suffix("")
     parts = path.relative_to(Path(__file__).resolve().parent.parent).parts
     return ".".join(parts) + ":" + (attribute or "create_app")

@@ -4,8 +4,9 @@ The same app, one worker in its own process, serves ``GET /items/1``: one row re
 through the pool, so a traced request makes a SERVER span and a db CLIENT span. It runs in turn as
 
 * ``off``: ``TRACING_ENABLED=false`` (no middleware, no spans);
-* ``on``: 100% sampling, the reporter posting to a span sink (``bench/span_sink.py``, its own
-  process, so the app pays for converting and posting but not for receiving);
+* ``on``: 100% sampling, the reporter posting to the collector in count-only mode
+  (``python -m sanic_ms.collector --max-traces 0``, its own process, so the app pays for
+  converting and posting but not for receiving);
 * ``down``: 100% sampling, nothing listening at ``ZIPKIN_URL``.
 
 Load comes from wrk (1 thread, ``--connections``, ``--seconds``) when installed, else from an
@@ -318,8 +319,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     sink_port = free_port()
     sink_url = f"http://{HOST}:{sink_port}"
     try:
-        sink = python("bench/span_sink.py", "--host", HOST, "--port", str(sink_port))
-        with running(sink, logs / "sink.log", ready_url=sink_url + "/count"):
+        sink = python("-m", "sanic_ms.collector", "--host", HOST, "--port", str(sink_port))
+        sink += ["--max-traces", "0"]  # count-only: keeps nothing, parses nothing
+        with running(sink, logs / "sink.log", ready_url=sink_url + "/stats"):
             results = measure(args, dsn, sink_url, logs)
     finally:
         asyncio.run(drop_database(dsn))

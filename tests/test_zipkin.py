@@ -99,8 +99,9 @@ async def test_reporter_posts_valid_batches():
         "queued": 40,
         "sent": 40,
         "dropped": 0,
+        "unknown": 0,
         "failed_posts": 0,
-        "batches": len(collector.batches),
+        "batches": collector.batch_count,
         "queue_depth": 0,
         "backoff_seconds": 0,
     }
@@ -147,14 +148,37 @@ async def test_failing_collector_drops_spans_then_recovers(mode):
         tracer, reporter = await _reporter(collector.url, post_timeout=0.2)
         _make_spans(tracer, 2)
         await _wait(lambda: reporter.failed_posts >= 1)
-        assert reporter.dropped == 4 and reporter.sent == 0
+        # A 500 is a verdict: lost. Silence after the body went out: maybe delivered, unknown.
+        lost = (reporter.dropped, reporter.unknown)
+        assert lost == ((4, 0) if mode == "error" else (0, 4)) and reporter.sent == 0
         collector.mode = "ok"
         _make_spans(tracer, 1)
         await collector.wait_for_spans(2)
         await _wait(lambda: reporter.sent == 2)
         assert reporter.backoff == 0.0
         await reporter.close()
-    assert reporter.queued == 6 and reporter.dropped == 4
+    assert reporter.queued == 6 and reporter.dropped + reporter.unknown == 4
+
+
+async def test_a_post_answered_too_late_is_unknown_not_dropped():
+    # The collector takes every batch but answers after the reporter stopped waiting.
+    async with Collector(delay=0.4) as collector:
+        tracer, reporter = await _reporter(collector.url, post_timeout=0.1)
+        _make_spans(tracer, 3)
+        await _wait(lambda: reporter.failed_posts == 1)
+        await collector.wait_for_spans(6)  # it did arrive
+        await reporter.close(within=1.0)
+    assert (reporter.sent, reporter.dropped, reporter.unknown) == (0, 0, 6)
+
+
+async def test_a_refused_connection_is_dropped_not_unknown():
+    tracer, reporter = await _reporter(f"http://127.0.0.1:{free_port()}")
+    try:
+        _make_spans(tracer, 2)
+        await _wait(lambda: reporter.failed_posts == 1)
+    finally:
+        await reporter.close(within=1.0)
+    assert (reporter.dropped, reporter.unknown) == (4, 0)
 
 
 async def test_close_flushes_what_is_queued():
@@ -174,9 +198,10 @@ async def test_close_gives_up_on_a_stalling_collector_and_counts_the_loss():
         async with asyncio.timeout(10):  # a hang guard, far above the 0.3 s limit
             await reporter.close(within=0.3)
         assert collector.posts >= 1
-    assert reporter.sent == 0 and reporter.dropped == 10
+    # The batch went out and the collector never answered: whether it arrived is unknown.
+    assert (reporter.sent, reporter.dropped, reporter.unknown) == (0, 0, 10)
     _make_spans(tracer, 1)  # after close: dropped, never raises
-    assert reporter.dropped == 12
+    assert reporter.dropped == 2
 
 
 async def test_counters_show_in_the_log(caplog):
@@ -228,4 +253,4 @@ async def test_spans_leave_in_batches_not_one_post_per_wakeup():
         elapsed = loop.time() - began
         await reporter.close()
     assert len(collector.spans) == 1000
-    assert len(collector.batches) <= elapsed / 0.05 + 1000 / 50 + 2, len(collector.batches)
+    assert collector.batch_count <= elapsed / 0.05 + 1000 / 50 + 2, collector.batch_count

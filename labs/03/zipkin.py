@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -56,7 +57,9 @@ class ZipkinReporter(SpanRecorder):
 
     Never blocks or raises into the caller: a full queue drops the span, a failed post drops its
     batch and backs off (doubling up to ``max_backoff``). Counters: ``queued`` (accepted),
-    ``sent``, ``dropped`` (queue full, failed posts, left over at close), ``failed_posts``.
+    ``sent`` (the collector said so), ``dropped`` (queue full, refused or never delivered, left
+    over at close), ``unknown`` (the batch went out but no answer came in time: the collector
+    may well have it), ``failed_posts``. Every queued span ends in exactly one of the three.
     """
 
     def __init__(
@@ -81,7 +84,8 @@ class ZipkinReporter(SpanRecorder):
         self.post_timeout = post_timeout
         self.min_backoff, self.max_backoff = min_backoff, max_backoff
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
-        self.queued = self.sent = self.dropped = self.failed_posts = self.batches = 0
+        self.queued = self.sent = self.dropped = self.unknown = 0
+        self.failed_posts = self.batches = 0
         self.backoff = 0.0
         self._closed = False
         self._task: asyncio.Task | None = None
@@ -103,6 +107,7 @@ class ZipkinReporter(SpanRecorder):
             "queued": self.queued,
             "sent": self.sent,
             "dropped": self.dropped,
+            "unknown": self.unknown,
             "failed_posts": self.failed_posts,
             "batches": self.batches,
             "queue_depth": self.queue.qsize(),
@@ -114,9 +119,13 @@ class ZipkinReporter(SpanRecorder):
         if self._task is not None:
             return
         self._wake = asyncio.Event()
+        # Whether a post's body went out tells a lost batch from one whose fate is unknown.
+        written = aiohttp.TraceConfig()
+        written.on_request_chunk_sent.append(_mark_written)
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.post_timeout),
             headers={"Content-Type": "application/json"},
+            trace_configs=[written],
         )
         self._task = asyncio.create_task(self._run(), name=f"zipkin-reporter-{self.service_name}")
 
@@ -144,22 +153,26 @@ class ZipkinReporter(SpanRecorder):
         if not batch:
             return True
         body = orjson.dumps(batch)
+        post = SimpleNamespace(written=False)
         try:
             async with self._session.post(
                 self.endpoint,
                 data=body,
                 timeout=aiohttp.ClientTimeout(total=limit or self.post_timeout),
+                trace_request_ctx=post,
             ) as response:
                 if response.status >= 300:
                     raise aiohttp.ClientResponseError(
                         response.request_info, (), status=response.status, message=response.reason
                     )
         except asyncio.CancelledError:
-            self.dropped += len(batch)  # close() gave up waiting on this post
+            self._lost(len(batch), post.written)  # close() gave up waiting on this post
             raise
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self.failed_posts += 1
-            self.dropped += len(batch)
+            # An answer (any status) is a verdict; silence after the body went out is not.
+            answered = isinstance(exc, aiohttp.ClientResponseError)
+            self._lost(len(batch), post.written and not answered)
             if self.backoff == 0.0:
                 log.warning(
                     "Zipkin collector at %s failed (%s: %s); dropping spans and backing off. %s",
@@ -178,6 +191,12 @@ class ZipkinReporter(SpanRecorder):
             log.info("Zipkin collector at %s is back. %s", self.endpoint, self.stats())
             self.backoff = 0.0
         return True
+
+    def _lost(self, spans: int, maybe_delivered: bool) -> None:
+        if maybe_delivered:
+            self.unknown += spans
+        else:
+            self.dropped += spans
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
@@ -263,3 +282,8 @@ class ZipkinReporter(SpanRecorder):
             if self._session is not None:
                 await self._session.close()
         log.info("tracing reporter closed: %s", self.stats())
+
+
+async def _mark_written(session, context, params) -> None:
+    if context.trace_request_ctx is not None:
+        context.trace_request_ctx.written = True
