@@ -1,12 +1,18 @@
-"""``make bench``: what the framework's conveniences cost, measured against bare Sanic in one run.
+"""``make bench``: what the framework's conveniences cost, against bare Sanic and peers, in one run.
 
-Four apps (``bench/overhead_apps.py``), each its own process with one worker, all driven by the
-same load generator (wrk when installed, else locust ``FastHttpUser``) on 127.0.0.1:
+The apps (``bench/overhead_apps.py``, ``bench/peer_apps.py``), each its own process with one
+worker unless named otherwise, all driven by the same load generator (wrk when installed, else
+locust ``FastHttpUser``) on 127.0.0.1:
 
 * ``bare``: Sanic + a raw asyncpg pool;
 * ``framework``: ``sanic_ms`` with the envelope and a JSON log line per request;
-* ``traced``: + tracing at 100%, spans posted to a local collector (``python -m sanic_ms.collector --max-traces 0``, count-only);
-* ``collector_down``: the same with nothing listening at ``ZIPKIN_URL``.
+* ``traced``: + tracing at 100%, spans posted to a local collector (``python -m
+  sanic_ms.collector --max-traces 0``, count-only): the full stack;
+* ``collector_down``: the same with nothing listening at ``ZIPKIN_URL``;
+* ``traced_2w``: the full stack with two worker processes (``--workers 2``): what one box gives;
+* ``fastapi_bare``, ``litestar_bare``: the peers, bare, on uvicorn (uvloop, httptools);
+* ``fastapi_otel``: FastAPI with OpenTelemetry (FastAPI and asyncpg instrumentors, batch
+  processor, Zipkin JSON to the same collector) and a JSON log line per request.
 
 Each serves ``/hello`` and ``/row/1``. Rounds run the apps in turn; the best round of each counts
 (noise on a shared machine only ever slows a run down). Then end to end: ``GET /users/<id>`` over
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import importlib.metadata
 import json
 import os
 import re
@@ -47,10 +54,32 @@ from bench.processes import (
     running_all,
 )
 
-APPS = ("bare", "framework", "traced", "collector_down")
+APPS = (
+    "bare", "framework", "traced", "collector_down", "traced_2w",
+    "fastapi_bare", "fastapi_otel", "litestar_bare",
+)  # fmt: skip
 ENDPOINTS = {"hello": "/hello", "row": "/row/1"}
-FACTORY = {"bare": "bare", "framework": "framework", "traced": "traced", "collector_down": "traced"}
-GOALS = {"row": 0.80, "hello": 0.60}  # full stack (traced, collector up) req/s / bare req/s
+# app -> (file in bench/, factory, worker processes)
+FACTORY = {
+    "bare": ("overhead_apps.py", "bare", 1),
+    "framework": ("overhead_apps.py", "framework", 1),
+    "traced": ("overhead_apps.py", "traced", 1),
+    "collector_down": ("overhead_apps.py", "traced", 1),
+    "traced_2w": ("overhead_apps.py", "traced", 2),
+    "fastapi_bare": ("peer_apps.py", "fastapi_bare", 1),
+    "fastapi_otel": ("peer_apps.py", "fastapi_otel", 1),
+    "litestar_bare": ("peer_apps.py", "litestar_bare", 1),
+}
+TRACED = ("traced", "collector_down", "traced_2w", "fastapi_otel")  # post spans to ZIPKIN_URL
+# Issue 15's goals, as ratios of req/s in one run. (name, numerator, denominator, endpoints, goal)
+RATIO_GOALS = (
+    ("full stack / bare Sanic", "traced", "bare", ("hello", "row"), 0.60),
+    ("full stack / bare Sanic (stretch)", "traced", "bare", ("row",), 0.80),
+    ("tracing on / off", "traced", "framework", ("row",), 0.85),
+    ("full stack / FastAPI + OpenTelemetry", "traced", "fastapi_otel", ("hello", "row"), 4.0),
+    ("full stack / bare FastAPI", "traced", "fastapi_bare", ("hello", "row"), 1.0),
+    ("full stack / bare Litestar (stretch)", "traced", "litestar_bare", ("row",), 1.0),
+)
 P99_GOAL = 1.1  # collector-down p99 / collector-up p99
 E2E_P50_GOAL_MS = 60.0
 ROWS = 1000
@@ -212,9 +241,11 @@ def get_json(url: str) -> dict:
 # --- runs ---------------------------------------------------------------------------------------
 
 
-def serve_args(factory: str, port: int) -> list[str]:
-    target = f"{REPO_ROOT / 'bench' / 'overhead_apps.py'}:{factory}"
-    return python("-m", "bench.serve", target, "--port", str(port))
+def serve_args(
+    factory: str, port: int, file: str = "overhead_apps.py", workers: int = 1
+) -> list[str]:
+    target = f"{REPO_ROOT / 'bench' / file}:{factory}"
+    return python("-m", "bench.serve", target, "--port", str(port), "--workers", str(workers))
 
 
 @dataclass
@@ -230,7 +261,7 @@ class Setup:
 def plan(dsn: str, args: argparse.Namespace, out: Path) -> Setup:
     sink_port, closed_port = free_port(), free_port()  # nothing ever listens on closed_port
     sink = f"http://{HOST}:{sink_port}"
-    zipkin = {"traced": sink, "collector_down": f"http://{HOST}:{closed_port}"}
+    zipkin = {app: sink for app in TRACED} | {"collector_down": f"http://{HOST}:{closed_port}"}
     servers = [
         Server(python("-m", "sanic_ms.collector", "--port", str(sink_port), "--max-traces", "0"),
                out / "sink.log", ready_url=f"{sink}/stats"),
@@ -242,8 +273,9 @@ def plan(dsn: str, args: argparse.Namespace, out: Path) -> Setup:
         env = {"DATABASE_URL": dsn, "LOG_LEVEL": "INFO"}
         if app in zipkin:
             env["ZIPKIN_URL"] = zipkin[app]
+        file, factory, workers = FACTORY[app]
         servers.append(
-            Server(serve_args(FACTORY[app], port), out / f"{app}.log", env,
+            Server(serve_args(factory, port, file, workers), out / f"{app}.log", env,
                    ready_url=f"{apps[app]}/hello", discard_stdout=True)
         )  # fmt: skip
     if args.no_e2e:
@@ -331,37 +363,49 @@ def best(measures: list[Measure]) -> dict[tuple[str, str], Measure]:
     return chosen
 
 
+PEER = "fastapi_otel"  # the usual observable choice: the second yardstick beside bare Sanic
+
+
 def overhead_table(chosen: dict[tuple[str, str], Measure]) -> str:
     lines = [
-        "| endpoint | app | req/s | of bare | overhead µs/request | CPU µs/request "
-        "| of bare by CPU | p50 ms | p99 ms | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | app | req/s | of bare Sanic | of FastAPI + OTel | overhead µs/request "
+        "| CPU µs/request | of bare by CPU | p50 ms | p99 ms | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for endpoint in ENDPOINTS:
-        bare = chosen.get(("bare", endpoint))
+        bare, peer = chosen.get(("bare", endpoint)), chosen.get((PEER, endpoint))
         for app in APPS:
             m = chosen.get((app, endpoint))
             if m is None:
                 continue
             ratio = f"{m.rps / bare.rps:.2f}" if bare and bare.rps else "n/a"
+            of_peer = f"{m.rps / peer.rps:.2f}" if peer and peer.rps else "n/a"
             extra = f"{1e6 / m.rps - 1e6 / bare.rps:+.0f}" if bare and m.rps and bare.rps else "n/a"
             by_cpu = f"{bare.cpu_us / m.cpu_us:.2f}" if bare and m.cpu_us > 0 else "n/a"
             lines.append(
-                f"| {endpoint} | {app} | {m.rps:,.0f} | {ratio} | {extra} | {m.cpu_us:.0f} "
-                f"| {by_cpu} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | {m.errors} |"
+                f"| {endpoint} | {app} | {m.rps:,.0f} | {ratio} | {of_peer} | {extra} "
+                f"| {m.cpu_us:.0f} | {by_cpu} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | {m.errors} |"
             )
     return "\n".join(lines)
 
 
 def goal_lines(chosen: dict[tuple[str, str], Measure], e2e: list[Measure]) -> list[str]:
     lines = []
-    for endpoint, goal in GOALS.items():
-        bare, full = chosen.get(("bare", endpoint)), chosen.get(("traced", endpoint))
-        if bare and full and bare.rps:
-            ratio = full.rps / bare.rps
+    for name, numerator, denominator, endpoints, goal in RATIO_GOALS:
+        for endpoint in endpoints:
+            top, bottom = chosen.get((numerator, endpoint)), chosen.get((denominator, endpoint))
+            if top and bottom and bottom.rps:
+                ratio = top.rps / bottom.rps
+                lines.append(
+                    f"- `{endpoint}`: {name} = {ratio:.2f} (goal ≥ {goal:.2f}): "
+                    f"{'met' if ratio >= goal else 'MISSED'}"
+                )
+    for endpoint in ENDPOINTS:
+        one, two = chosen.get(("traced", endpoint)), chosen.get(("traced_2w", endpoint))
+        if one and two and one.rps:
             lines.append(
-                f"- `{endpoint}`: full stack {ratio:.2f} of bare (goal ≥ {goal:.2f}): "
-                f"{'met' if ratio >= goal else 'MISSED'}"
+                f"- `{endpoint}`: full stack, 2 workers / 1 worker = {two.rps / one.rps:.2f} "
+                "(what one 2-core box gives, load generator included)"
             )
     for endpoint in ENDPOINTS:
         up, down = chosen.get(("traced", endpoint)), chosen.get(("collector_down", endpoint))
@@ -421,8 +465,10 @@ def render(
         f"Machine: {machine.markdown(info)}.",
         "",
         f"Load generator: **{gen.name}** ({gen.version}), {args.connections} connections, "
-        f"{args.duration:g} s per endpoint, best of {args.rounds} round(s); one worker per app; "
-        "app and load generator share the machine's cores.",
+        f"{args.duration:g} s per endpoint, best of {args.rounds} round(s); one worker per app "
+        "(`traced_2w`: two); app and load generator share the machine's cores. Peers on uvicorn "
+        f"{_version('uvicorn')} (uvloop, httptools): FastAPI {_version('fastapi')}, Litestar "
+        f"{_version('litestar')}, OpenTelemetry SDK {_version('opentelemetry-sdk')}.",
         "",
         overhead_table(chosen),
         "",
@@ -445,6 +491,13 @@ def render(
         ]
     parts += ["Goals:", "", *goal_lines(chosen, e2e)]
     return "\n".join(parts) + "\n"
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def write_csv(measures: list[Measure], path: Path) -> None:

@@ -125,7 +125,10 @@ def stop_all(processes: list[subprocess.Popen], grace: float = 10.0) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux; NaN elsewhere)."""
+    """User + system CPU time a process and its descendants (workers) have used so far (Linux).
+
+    NaN where ``/proc`` cannot tell.
+    """
     try:
         with open(f"/proc/{pid}/stat") as f:
             # Fields after the command name (which may hold spaces) start at the last ")".
@@ -133,7 +136,20 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return float("nan")
     utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
-    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+    total = (utime + stime) / os.sysconf("SC_CLK_TCK")
+    for child in _children(pid):
+        child_seconds = cpu_seconds(child)
+        if child_seconds == child_seconds:  # a child that exited meanwhile is NaN: skip it
+            total += child_seconds
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(child) for child in f.read().split()]
+    except OSError:
+        return []
 
 
 def rss_mb(pid: int) -> float:

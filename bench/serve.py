@@ -1,4 +1,9 @@
-"""Serve one Sanic app factory from a file path: one worker, loopback, no access log."""
+"""Serve one app factory from a file path: one worker, loopback, no access log.
+
+A factory returning a Sanic app runs on Sanic's own server (``--workers N`` for several worker
+processes); any other (an ASGI app: the peers in ``bench/peer_apps.py``) runs on uvicorn with
+uvloop and httptools, the fastest setup uvicorn has.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sanic import Sanic
+from sanic.worker.loader import AppLoader
 
 
 def load_factory(spec: str) -> Callable[[], Sanic]:
@@ -48,8 +54,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("app", help="path/to/file.py[:factory] or package.module[:factory]")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1, help="Sanic worker processes")
     args = parser.parse_args(argv)
-    app = load_factory(args.app)()
+    factory = load_factory(args.app)
+    app = factory()
+    if not isinstance(app, Sanic):
+        serve_asgi(app, args.host, args.port)
+        return
+    if args.workers > 1:
+        # Sanic's manager process spawns the workers; each imports the factory by module name
+        # and builds its own app.
+        loader = AppLoader(module_input=module_name(args.app), as_factory=True)
+        app.prepare(
+            host=args.host, port=args.port, workers=args.workers, access_log=False, motd=False,
+            debug=False, backlog=1024,
+        )  # fmt: skip
+        Sanic.serve(primary=app, app_loader=loader)
+        return
     # single_process: exactly one worker and no reloader/manager process in between, so the
     # numbers measure one event loop.
     app.run(
@@ -61,6 +82,25 @@ def main(argv: list[str] | None = None) -> None:
         debug=False,
         backlog=1024,
     )
+
+
+def module_name(spec: str) -> str:
+    """``bench/overhead_apps.py:traced`` -> ``bench.overhead_apps:traced`` (for spawned workers)."""
+    path_text, _, attribute = spec.partition(":")
+    if not path_text.endswith(".py") and "/" not in path_text:
+        return f"{path_text}:{attribute or 'create_app'}"  # a module name already
+    path = Path(path_text).resolve().with_suffix("")
+    parts = path.relative_to(Path(__file__).resolve().parent.parent).parts
+    return ".".join(parts) + ":" + (attribute or "create_app")
+
+
+def serve_asgi(app: object, host: str, port: int) -> None:
+    import uvicorn  # the bench extra; only the peers need it
+
+    uvicorn.run(
+        app, host=host, port=port, loop="uvloop", http="httptools", workers=1,
+        access_log=False, log_level="warning", backlog=1024, lifespan="on",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
