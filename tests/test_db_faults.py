@@ -18,7 +18,8 @@ import aiohttp
 import asyncpg
 import pytest
 
-from sanic_ms import create_app
+from sanic_ms import create_app, errors
+from sanic_ms.db import translate
 from sanic_ms.postgres import create_database, drop_database, resolve
 from sanic_ms.serve import serve
 
@@ -295,12 +296,13 @@ async def test_queries_stuck_on_a_lock_are_cancelled_and_backends_stay_within_th
 
 
 async def test_the_pool_wait_and_the_statement_share_one_request_budget(faults_db):
-    # Each part alone would allow 2 s; the request as a whole may spend 1.5 s on the database.
+    # Each part alone may take 3 s (0.9 s waiting + 3 s locked = 3.9 s without a shared budget);
+    # the request as a whole may spend 1.5 s on the database.
     app = build_app(
         faults_db,
         DB_MAX_SIZE=1,
-        DB_ACQUIRE_TIMEOUT=2.0,
-        DB_COMMAND_TIMEOUT=2.0,
+        DB_ACQUIRE_TIMEOUT=3.0,
+        DB_COMMAND_TIMEOUT=3.0,
         DB_REQUEST_TIMEOUT=1.5,
     )
     ready, release = asyncio.Event(), asyncio.Event()
@@ -316,7 +318,8 @@ async def test_the_pool_wait_and_the_statement_share_one_request_budget(faults_d
             release.set()
             await locker
         assert_envelope(waited, 504, "Database query timed out")
-        assert waited.seconds < 1.5 + 0.5, f"{waited.seconds:.2f} s: the budget was not shared"
+        # The slack: cancelling the statement opens a connection to the server; the CPU is shared.
+        assert waited.seconds < 1.5 + 1.0, f"{waited.seconds:.2f} s: the budget was not shared"
         assert (await eventually_ok(session, url + "/count")).status == 200
 
 
@@ -343,3 +346,53 @@ async def test_constraint_violations_are_409_or_400_naming_what_failed(faults_db
         created = await call(session, url + "/items", "POST", json={"name": "fine", "price": 2})
         assert created.status == 200, created
         assert (await call(session, url + "/count")).body["data"] == 2  # nothing half-written
+
+
+async def test_a_connection_lost_inside_a_block_is_503_not_a_second_release(faults_db):
+    app = build_app(faults_db, DB_MIN_SIZE=1, DB_MAX_SIZE=1)
+
+    @app.get("/lose")
+    async def lose(request):
+        async with request.app.ctx.db.acquire(request) as conn:
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+            await admin("SELECT pg_terminate_backend($1)", pid)
+            await asyncio.sleep(0.2)  # asyncpg notices, and takes the connection back itself
+            return await conn.fetchval("SELECT 1")
+
+    async with serve(app) as url, aiohttp.ClientSession() as session:
+        lost = await call(session, url + "/lose")
+        assert_envelope(lost, 503, "Database unavailable")
+        assert "released back to the pool" in lost.body["error"]["reason"], lost.body
+        answer = await call(session, url + "/count")  # the pool's only connection was replaced
+        assert answer.status == 200 and answer.body["data"] == 1, answer
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.CrashShutdownError("terminating connection because of crash of another process"),
+        asyncpg.DatabaseDroppedError("the database was dropped"),
+        asyncpg.IdleSessionTimeoutError("terminating connection due to idle-session timeout"),
+        asyncpg.ConnectionFailureError("could not receive data from client"),
+        asyncpg.ClientCannotConnectError("could not connect"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.InvalidCatalogNameError('database "gone" does not exist'),
+        asyncpg.InterfaceError("connection is closed"),
+        ConnectionResetError(104, "Connection reset by peer"),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_every_connection_level_failure_is_a_503(exc):
+    # The states above that a test cannot cause on a shared server (a restart, a crash).
+    translated = translate(exc)
+    assert isinstance(translated, errors.ServiceUnavailable), translated
+    assert translated.to_dict()["message"] == "Database unavailable"
+
+
+def test_a_timeout_or_a_misuse_of_asyncpg_is_not_a_lost_connection():
+    assert isinstance(translate(TimeoutError()), errors.GatewayTimeout)  # an OSError since 3.3
+    misuse = asyncpg.InterfaceError("the server expects 1 argument for this query, 0 were passed")
+    assert translate(misuse) is misuse  # a bug: a 500 with its traceback logged, not "retry later"
