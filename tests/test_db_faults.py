@@ -8,39 +8,33 @@ and then checks that the same app answers 200 again without a restart.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
 import pytest
 
-from sanic_ms import create_app, errors
+from bench.db_faults import (
+    SCHEMA,
+    VIOLATIONS,
+    Answer,
+    admin,
+    as_role,
+    build_app,
+    call,
+    database_name,
+    eventually_ok,
+    hammer,
+    lock_items,
+    run_script,
+    service_backends,
+)
+from bench.db_faults import run as run_faults
+from sanic_ms import errors
 from sanic_ms.db import translate
-from sanic_ms.postgres import create_database, drop_database, resolve
+from sanic_ms.postgres import create_database, drop_database
 from sanic_ms.serve import serve
-
-SCHEMA = """
-CREATE TABLE owners (id int PRIMARY KEY);
-CREATE TABLE items (
-    id serial PRIMARY KEY,
-    name text NOT NULL UNIQUE,
-    price int CHECK (price >= 0),
-    owner_id int REFERENCES owners (id)
-);
-INSERT INTO owners VALUES (1);
-INSERT INTO items (name, price, owner_id) VALUES ('seed', 1, 1);
-"""
-
-
-@dataclass
-class Answer:
-    status: int
-    body: dict
-    seconds: float
 
 
 @pytest.fixture
@@ -50,72 +44,6 @@ async def faults_db():
     await run_script(dsn, SCHEMA)
     yield dsn
     await drop_database(dsn)
-
-
-def build_app(dsn: str, **settings):
-    app = create_app(
-        f"faults-{uuid.uuid4().hex[:8]}",
-        {"DATABASE_URL": dsn, "DB_MIN_SIZE": 1, "LOG_LEVEL": "CRITICAL", **settings},
-    )
-
-    @app.get("/count")
-    async def count(request):
-        async with request.app.ctx.db.acquire(request) as conn:
-            return await conn.fetchval("SELECT count(*) FROM items")
-
-    @app.get("/slow")
-    async def slow(request):  # long enough that a terminated backend is often mid-query
-        async with request.app.ctx.db.acquire(request) as conn:
-            await conn.execute("SELECT pg_sleep(0.05)")
-            return await conn.fetchval("SELECT count(*) FROM items")
-
-    @app.get("/hold")
-    async def hold(request):  # keeps the connection while the handler does something else
-        async with request.app.ctx.db.acquire(request) as conn:
-            await asyncio.sleep(float(request.args.get("seconds", "0.3")))
-            return await conn.fetchval("SELECT 1")
-
-    @app.post("/items")
-    async def add(request):
-        item = request.ctx.data
-        async with request.app.ctx.db.transaction(request) as conn:
-            return await conn.fetchrow(
-                "INSERT INTO items (name, price, owner_id) VALUES ($1, $2, $3) RETURNING id",
-                item.get("name"),
-                item.get("price"),
-                item.get("owner_id"),
-            )
-
-    return app
-
-
-async def call(session, url, method="GET", **kwargs) -> Answer:
-    started = time.monotonic()
-    async with session.request(method, url, **kwargs) as response:
-        body = await response.json(content_type=None)
-        return Answer(response.status, body, time.monotonic() - started)
-
-
-async def hammer(session, url, stop: asyncio.Event, clients: int = 8) -> list[Answer]:
-    """``clients`` loops calling ``url`` until ``stop`` is set; every answer, in order."""
-    answers: list[Answer] = []
-
-    async def client():
-        while not stop.is_set():
-            answers.append(await call(session, url))
-
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return answers
-
-
-async def eventually_ok(session, url, within: float = 10.0) -> Answer:
-    """The first 200 from ``url``: the app recovered by itself (fails after ``within`` seconds)."""
-    deadline = time.monotonic() + within
-    while True:
-        answer = await call(session, url)
-        if answer.status == 200 or time.monotonic() > deadline:
-            return answer
-        await asyncio.sleep(0.1)
 
 
 def assert_only(answers: list[Answer], allowed: set[int], message: str) -> None:
@@ -128,27 +56,6 @@ def assert_only(answers: list[Answer], allowed: set[int], message: str) -> None:
 def assert_envelope(answer: Answer, status: int, message: str) -> None:
     assert answer.status == status, answer
     assert answer.body["code"] == status and answer.body["message"] == message, answer.body
-
-
-async def admin(sql: str, *args, dsn: str | None = None) -> list[asyncpg.Record]:
-    """Rows of one statement run as the superuser (on the server's maintenance database)."""
-    conn = await asyncpg.connect(dsn or resolve(verbose=False).dsn)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
-
-
-async def run_script(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def database_name(dsn: str) -> str:
-    return urlsplit(dsn).path.lstrip("/")
 
 
 async def test_a_dropped_database_is_503_until_it_is_back(faults_db):
@@ -212,10 +119,8 @@ async def test_a_role_out_of_connections_is_503_and_recovers(faults_db):
     await admin(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 2')
     try:
         await admin(f'GRANT SELECT ON items TO "{role}"', dsn=faults_db)
-        parts = urlsplit(faults_db)
-        as_role = urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
         # The pool may open 6, the server lets this role have 2: the other 4 are refused.
-        app = build_app(as_role, DB_MAX_SIZE=6, DB_ACQUIRE_TIMEOUT=2.0)
+        app = build_app(as_role(faults_db, role), DB_MAX_SIZE=6, DB_ACQUIRE_TIMEOUT=2.0)
         async with serve(app) as url, aiohttp.ClientSession() as session:
             answers = await asyncio.gather(
                 *(call(session, url + "/hold?seconds=0.5") for _ in range(8))
@@ -231,27 +136,6 @@ async def test_a_role_out_of_connections_is_503_and_recovers(faults_db):
     finally:
         await drop_database(faults_db)  # the role's connections and grants go with it
         await admin(f'DROP ROLE IF EXISTS "{role}"')
-
-
-async def lock_items(dsn: str, ready: asyncio.Event, release: asyncio.Event) -> None:
-    """Hold an ACCESS EXCLUSIVE lock on items until ``release``: every read of it waits."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        async with conn.transaction():
-            await conn.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
-            ready.set()
-            await release.wait()
-    finally:
-        await conn.close()
-
-
-async def service_backends(dsn: str) -> list[asyncpg.Record]:
-    """The database's backends other than ours and the lock holder's (which idles in a transaction)."""
-    return await admin(
-        "SELECT pid, state, wait_event_type FROM pg_stat_activity WHERE datname = $1 "
-        "AND pid <> pg_backend_pid() AND state IS DISTINCT FROM 'idle in transaction'",
-        database_name(dsn),
-    )
 
 
 async def test_queries_stuck_on_a_lock_are_cancelled_and_backends_stay_within_the_pool(faults_db):
@@ -323,14 +207,6 @@ async def test_the_pool_wait_and_the_statement_share_one_request_budget(faults_d
         assert (await eventually_ok(session, url + "/count")).status == 200
 
 
-VIOLATIONS = [  # (what is posted, status, error field, what it names)
-    ({"name": "seed", "price": 1, "owner_id": 1}, 409, "constraint", "items_name_key"),
-    ({"name": "orphan", "price": 1, "owner_id": 99}, 409, "constraint", "items_owner_id_fkey"),
-    ({"price": 1, "owner_id": 1}, 400, "column", "name"),
-    ({"name": "negative", "price": -1, "owner_id": 1}, 400, "column", "price"),
-]
-
-
 async def test_constraint_violations_are_409_or_400_naming_what_failed(faults_db):
     app = build_app(faults_db, DB_MAX_SIZE=2)
     async with serve(app) as url, aiohttp.ClientSession() as session:
@@ -396,3 +272,10 @@ def test_a_timeout_or_a_misuse_of_asyncpg_is_not_a_lost_connection():
     assert isinstance(translate(TimeoutError()), errors.GatewayTimeout)  # an OSError since 3.3
     misuse = asyncpg.InterfaceError("the server expects 1 argument for this query, 0 were passed")
     assert translate(misuse) is misuse  # a bug: a 500 with its traceback logged, not "retry later"
+
+
+async def test_the_fault_report_runs_every_phase_without_a_500(capsys):
+    await run_faults(lock_seconds=0.5, pool_size=2, budget=0.3)
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert len(table) == 12, table  # a header and 11 phases
+    assert not [line for line in table if "500:" in line], table
