@@ -20,7 +20,7 @@ DB_REPLICA_URL: str | None = None  # reads with acquire(readonly=True) go here w
 DB_MIN_SIZE = 1
 DB_MAX_SIZE = 10
 # A request's whole database time (waiting for connections plus running statements, over all its
-# acquire()/transaction() blocks, from its first query) ends after DB_REQUEST_TIMEOUT seconds:
+# acquire()/transaction() blocks, from the first one) ends after DB_REQUEST_TIMEOUT seconds:
 # out of time while waiting for a connection -> 503; while a statement runs -> 504, and the
 # statement is cancelled on the server. The two below cap each part within that budget.
 DB_REQUEST_TIMEOUT = 10.0
