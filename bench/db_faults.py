@@ -80,6 +80,13 @@ def build_app(dsn: str, **settings) -> Sanic:
             await asyncio.sleep(min(float(request.args.get("seconds", "0.3")), 5.0))
             return await conn.fetchval("SELECT 1")
 
+    @app.post("/bump")
+    async def bump(request):  # a write long enough that a terminated backend often cuts it
+        async with request.app.ctx.db.transaction(request) as conn:
+            await conn.execute("UPDATE items SET price = price + 1 WHERE name = 'seed'")
+            await conn.execute("SELECT pg_sleep(0.05)")
+            return await conn.fetchval("SELECT price FROM items WHERE name = 'seed'")
+
     @app.post("/items")
     async def add(request):
         item = request.ctx.data
@@ -101,13 +108,15 @@ async def call(session: aiohttp.ClientSession, url: str, method: str = "GET", **
         return Answer(response.status, body, time.monotonic() - started)
 
 
-async def hammer(session, url: str, stop: asyncio.Event, clients: int = 8) -> list[Answer]:
+async def hammer(
+    session, url: str, stop: asyncio.Event, clients: int = 8, method: str = "GET"
+) -> list[Answer]:
     """``clients`` loops calling ``url`` until ``stop`` is set; every answer."""
     answers: list[Answer] = []
 
     async def client():
         while not stop.is_set():
-            answers.append(await call(session, url))
+            answers.append(await call(session, url, method))
 
     await asyncio.gather(*(client() for _ in range(clients)))
     return answers

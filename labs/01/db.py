@@ -17,7 +17,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -42,27 +42,24 @@ _GONE = ("connection is closed", "released back to the pool", "pool is clos")
 
 
 def connection_lost(exc: BaseException | None) -> bool:
-    """True when ``exc`` (or what it was raised from) means the connection or server is gone.
+    """True when ``exc`` (or the database error our 503 was raised from) means the server is gone.
 
     A timed-out statement is not one: asyncpg cancels it on the server and the connection is reused.
     (On Python 3.11+ ``TimeoutError`` is an ``OSError``: test for it before ``OSError``.)
     """
-    if exc is None:
-        return False
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, errors.ServiceUnavailable):
+        exc = exc.__cause__
+    if exc is None or isinstance(exc, TimeoutError):
         return False
     if isinstance(exc, asyncpg.PostgresError):
         state = exc.sqlstate or ""
         # 08: connection exception; 57P0x: shutdown, crash, starting up, database dropped, idle
         # timeout; 53300 too many connections; 3D000 the database does not exist (dropped).
-        if state[:2] == "08" or state[:3] == "57P" or state in ("53300", "3D000"):
-            return True
-    elif isinstance(exc, asyncpg.InterfaceError):
-        if any(words in str(exc) for words in _GONE):
-            return True
-    elif isinstance(exc, (asyncpg.exceptions.InternalClientError, OSError)):
-        return True  # a protocol left mid-operation, a refused or reset socket
-    return connection_lost(exc.__cause__)
+        return state[:2] == "08" or state[:3] == "57P" or state in ("53300", "3D000")
+    if isinstance(exc, asyncpg.InterfaceError):
+        return any(words in str(exc) for words in _GONE)
+    # A protocol left mid-operation by a dropped backend; a refused or reset socket.
+    return isinstance(exc, (asyncpg.exceptions.InternalClientError, OSError))
 
 
 def unavailable(exc: BaseException) -> errors.ServiceUnavailable:
@@ -129,8 +126,20 @@ def translate(exc: BaseException) -> BaseException:
     return exc
 
 
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """Database exceptions raised in the block come out as their envelope errors."""
+    try:
+        yield
+    except Exception as exc:
+        error = translate(exc)
+        if error is exc:
+            raise
+        raise error from exc
+
+
 class Budget:
-    """What is left of a request's database time: ``DB_REQUEST_TIMEOUT`` from its first query.
+    """What is left of a request's database time: ``DB_REQUEST_TIMEOUT`` from its first borrow.
 
     Waiting for a connection and every statement draw on it, so a request stuck behind a lock
     answers once it is spent, not after ``DB_ACQUIRE_TIMEOUT`` plus ``DB_COMMAND_TIMEOUT``.
@@ -169,14 +178,8 @@ class Connection:
         budget = getattr(getattr(self.request, "ctx", None), "db_budget", None)
         # Past its timeout asyncpg cancels the statement on the server; None: DB_COMMAND_TIMEOUT.
         timeout = None if budget is None else budget.left(budget.command_timeout)
-        try:
-            with tracing.query_span(query, args):  # a CLIENT span, finished even on error
-                return await getattr(self._conn, method)(query, *args, timeout=timeout)
-        except Exception as exc:
-            translated = translate(exc)
-            if translated is exc:
-                raise
-            raise translated from exc
+        with translated(), tracing.query_span(query, args):  # a CLIENT span, even on error
+            return await getattr(self._conn, method)(query, *args, timeout=timeout)
 
     async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
         raise NotImplementedError(
