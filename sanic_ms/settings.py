@@ -19,6 +19,11 @@ DATABASE_URL: str | None = None
 DB_REPLICA_URL: str | None = None  # reads with acquire(readonly=True) go here when set
 DB_MIN_SIZE = 1
 DB_MAX_SIZE = 10
+# A request's whole database time (waiting for connections plus running statements, over all its
+# acquire()/transaction() blocks, from the first one) ends after DB_REQUEST_TIMEOUT seconds:
+# out of time while waiting for a connection -> 503; while a statement runs -> 504, and the
+# statement is cancelled on the server. The two below cap each part within that budget.
+DB_REQUEST_TIMEOUT = 10.0
 DB_COMMAND_TIMEOUT = 10.0  # seconds one statement may run
 DB_ACQUIRE_TIMEOUT = 5.0  # seconds to wait for a free connection before answering 503
 

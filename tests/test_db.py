@@ -135,14 +135,29 @@ async def test_pool_exhaustion_over_http_is_a_503_envelope(database_url):
     assert body["code"] == 503 and "no connection free" in body["message"]
 
 
-async def test_statement_timeout_is_a_504(database_url):
-    database = await Database(database_url, command_timeout=0.2).connect()
+async def test_statement_timeout_is_a_504_and_the_statement_is_cancelled(database_url):
+    database = await Database(database_url, max_size=1, command_timeout=0.2).connect()
     try:
-        async with database.acquire() as conn:
-            with pytest.raises(errors.GatewayTimeout):
+        with pytest.raises(errors.GatewayTimeout):  # out of the block, as from a handler
+            async with database.acquire() as conn:
+                before = await conn.fetchval("SELECT pg_backend_pid()")
                 await conn.fetchval("SELECT pg_sleep(5)")
+        async with database.acquire() as conn:
+            after = await conn.fetchval("SELECT pg_backend_pid()")
+        admin = await asyncpg.connect(database_url)
+        try:
+            sleeping = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)' "
+                "AND state = 'active' AND datname = current_database()"
+            )
+        finally:
+            await admin.close()
     finally:
         await database.close()
+    # Cancelled on the server, and the same connection serves the next request (not a new one
+    # beside a backend left running the statement).
+    assert after == before
+    assert sleeping == 0
 
 
 async def test_startup_names_the_unreachable_database_with_the_password_masked():

@@ -3,20 +3,27 @@
 """The database: an asyncpg pool with ``acquire()`` for reads and ``transaction()`` for writes.
 
 Queries are plain SQL with ``$1, $2`` parameters (never string formatting). Records come back as
-dicts. Database trouble becomes an error in the envelope: pool exhausted or database down -> 503,
-statement timeout -> 504, constraint violations -> 409, invalid values -> 400.
+dicts. Database trouble becomes an error in the envelope: no connection free in time, or the
+database unreachable, gone or refusing connections -> 503; a statement past its time -> 504 (and
+cancelled on the server); a duplicate or a dangling reference -> 409 naming the constraint; a
+missing or invalid value -> 400 naming the column.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
 import asyncpg
 
 from sanic_ms import errors, tracing
 from sanic_ms.postgres import mask
+
+log = logging.getLogger("sanic_ms.db")
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -27,41 +34,124 @@ class Conflict(errors.ServiceError):
     status_code, message = 409, "Conflict"
 
 
-_LOST_CONNECTION = (
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.ConnectionFailureError,
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.InternalClientError,  # protocol left mid-operation by a dropped backend
-    ConnectionError,
-    OSError,
-)
+# asyncpg raises InterfaceError both for a connection that is gone and for a misuse of its API
+# (a wrong number of arguments, two queries at once); only the message tells them apart.
+_GONE = ("connection is closed", "released back to the pool", "pool is clos")
+
+
+def connection_lost(exc: BaseException | None) -> bool:
+    """True when ``exc`` (or the database error our 503 was raised from) means the server is gone.
+
+    A timed-out statement is not one: asyncpg cancels it on the server and the connection is reused.
+    (On Python 3.11+ ``TimeoutError`` is an ``OSError``: test for it before ``OSError``.)
+    """
+    if isinstance(exc, errors.ServiceUnavailable):
+        exc = exc.__cause__
+    if exc is None or isinstance(exc, TimeoutError):
+        return False
+    if isinstance(exc, asyncpg.PostgresError):
+        state = exc.sqlstate or ""
+        # 08: connection exception; 57P0x: shutdown, crash, starting up, database dropped, idle
+        # timeout; 53300 too many connections; 3D000 the database does not exist (dropped).
+        return state[:2] == "08" or state[:3] == "57P" or state in ("53300", "3D000")
+    if isinstance(exc, asyncpg.InterfaceError):
+        return any(words in str(exc) for words in _GONE)
+    # A protocol left mid-operation by a dropped backend; a refused or reset socket.
+    return isinstance(exc, (asyncpg.exceptions.InternalClientError, OSError))
+
+
+def unavailable(exc: BaseException) -> errors.ServiceUnavailable:
+    return errors.ServiceUnavailable(
+        "Database unavailable", {"reason": f"{type(exc).__name__}: {exc}"}
+    )
+
+
+def discard(conn: asyncpg.Connection) -> None:
+    """Close a broken connection so no other request gets it (the pool opens a new one).
+
+    If the server side is already gone, asyncpg has taken the connection back from us: closing
+    it again would raise "connection has been released back to the pool" over the real error.
+    """
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
+
+
+def _check_column(exc: asyncpg.PostgresError) -> str | None:
+    """The column a one-column CHECK protects: PostgreSQL names those ``<table>_<column>_check``."""
+    found = re.fullmatch(
+        rf"{re.escape(exc.table_name or '')}_(.+)_check\d*", exc.constraint_name or ""
+    )
+    return found and found.group(1)
+
+
+def _violation(exc: asyncpg.IntegrityConstraintViolationError) -> errors.ServiceError:
+    """A constraint violation: the client's value is wrong (400) or clashes with stored data (409)."""
+    constraint, table = exc.constraint_name, exc.table_name
+    if isinstance(exc, asyncpg.NotNullViolationError):
+        column = exc.column_name
+        return errors.BadRequest(
+            f'Missing value: "{column}" may not be null', {"column": column, "table": table}
+        )
+    if isinstance(exc, asyncpg.CheckViolationError):
+        column = _check_column(exc)
+        return errors.BadRequest(
+            f"Invalid value{f' for {column!r}' if column else ''}: "
+            f'check constraint "{constraint}" failed',
+            {"column": column, "table": table, "constraint": constraint},
+        )
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        message = f'Refers to a row that does not exist, or is still referred to: "{constraint}"'
+    else:  # unique, exclusion
+        message = f'The change conflicts with existing data: "{constraint}"'
+    return Conflict(message, {"constraint": constraint, "table": table, "detail": exc.detail})
 
 
 def translate(exc: BaseException) -> BaseException:
     """The envelope error a database exception becomes (or the exception itself)."""
     if isinstance(exc, errors.ServiceError):
         return exc
-    if isinstance(exc, TimeoutError):
+    if connection_lost(exc):
+        return unavailable(exc)
+    if isinstance(exc, (TimeoutError, asyncpg.QueryCanceledError)):
         return errors.GatewayTimeout(
-            "Database query timed out", {"hint": "raise DB_COMMAND_TIMEOUT or speed up the query"}
+            "Database query timed out",
+            {"hint": "raise DB_REQUEST_TIMEOUT or DB_COMMAND_TIMEOUT, or speed up the query"},
         )
-    if isinstance(exc, asyncpg.exceptions.IntegrityConstraintViolationError):
-        return Conflict(
-            "The change conflicts with existing data",
-            {
-                "constraint": getattr(exc, "constraint_name", None),
-                "detail": getattr(exc, "detail", None),
-            },
-        )
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return _violation(exc)
     if isinstance(exc, asyncpg.exceptions.DataError):
         return errors.BadRequest("Invalid value for the database", {"reason": str(exc)})
-    if isinstance(exc, _LOST_CONNECTION):
-        return errors.ServiceUnavailable(
-            "Database unavailable", {"reason": f"{type(exc).__name__}: {exc}"}
-        )
     return exc
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """Database exceptions raised in the block come out as their envelope errors."""
+    try:
+        yield
+    except Exception as exc:
+        error = translate(exc)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+class Budget:
+    """What is left of a request's database time: ``DB_REQUEST_TIMEOUT`` from its first borrow.
+
+    Waiting for a connection and every statement draw on it, so a request stuck behind a lock
+    answers once it is spent, not after ``DB_ACQUIRE_TIMEOUT`` plus ``DB_COMMAND_TIMEOUT``.
+    """
+
+    __slots__ = ("command_timeout", "deadline")
+
+    def __init__(self, seconds: float, command_timeout: float):
+        self.deadline = time.monotonic() + seconds
+        self.command_timeout = command_timeout
+
+    def left(self, cap: float) -> float:
+        """Seconds the next wait or statement may take: at most ``cap``, and not past the end."""
+        return max(0.0, min(cap, self.deadline - time.monotonic()))
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -83,14 +173,11 @@ class Connection:
         self.request = request
 
     async def _run(self, method: str, query: str, args: Sequence[Any]) -> Any:
-        try:
-            with tracing.query_span(query, args):  # a CLIENT span, finished even on error
-                return await getattr(self._conn, method)(query, *args)
-        except Exception as exc:
-            translated = translate(exc)
-            if translated is exc:
-                raise
-            raise translated from exc
+        budget = getattr(getattr(self.request, "ctx", None), "db_budget", None)
+        # Past its timeout asyncpg cancels the statement on the server; None: DB_COMMAND_TIMEOUT.
+        timeout = None if budget is None else budget.left(budget.command_timeout)
+        with translated(), tracing.query_span(query, args):  # a CLIENT span, even on error
+            return await getattr(self._conn, method)(query, *args, timeout=timeout)
 
     async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
         return [dict(record) for record in await self._run("fetch", query, args)]
@@ -126,12 +213,14 @@ class Database:
         max_size: int = 10,
         command_timeout: float = 10.0,
         acquire_timeout: float = 5.0,
+        request_timeout: float = 10.0,
     ):
         self.dsn = dsn
         self.replica_dsn = replica_dsn
         self.min_size, self.max_size = min_size, max_size
         self.command_timeout = command_timeout
         self.acquire_timeout = acquire_timeout
+        self.request_timeout = request_timeout
         self.pool: asyncpg.Pool | None = None
         self.replica: asyncpg.Pool | None = None
 
@@ -144,6 +233,7 @@ class Database:
             max_size=config.DB_MAX_SIZE,
             command_timeout=config.DB_COMMAND_TIMEOUT,
             acquire_timeout=config.DB_ACQUIRE_TIMEOUT,
+            request_timeout=config.DB_REQUEST_TIMEOUT,
         )
 
     async def _create_pool(self, dsn: str) -> asyncpg.Pool:
@@ -178,38 +268,55 @@ class Database:
                 await pool.close()
         self.pool = self.replica = None
 
+    def budget(self, request: Any = None) -> Budget:
+        """The request's database time (kept on ``request.ctx``); a fresh one without a request."""
+        ctx = getattr(request, "ctx", None)
+        budget = getattr(ctx, "db_budget", None)
+        if budget is None:
+            budget = Budget(self.request_timeout, self.command_timeout)
+            if ctx is not None:
+                ctx.db_budget = budget
+        return budget
+
     @contextlib.asynccontextmanager
-    async def _connection(self, readonly: bool) -> AsyncIterator[asyncpg.Connection]:
+    async def _connection(
+        self, readonly: bool, request: Any = None
+    ) -> AsyncIterator[asyncpg.Connection]:
         pool = self.replica if readonly and self.replica is not None else self.pool
         if pool is None:
             raise errors.ServiceUnavailable(
                 "Database not connected", {"hint": "the app has not started"}
             )
+        wait = self.budget(request).left(self.acquire_timeout)  # seconds to wait for a connection
         try:
-            conn = await pool.acquire(timeout=self.acquire_timeout)
+            conn = await pool.acquire(timeout=wait)
         except TimeoutError:
             raise errors.ServiceUnavailable(
                 "Database busy: no connection free in time",
-                {"pool_size": self.max_size, "waited_s": self.acquire_timeout},
+                {"pool_size": self.max_size, "waited_s": round(wait, 3)},
             ) from None
-        except _LOST_CONNECTION as exc:
-            raise translate(exc) from exc
+        except Exception as exc:  # a new connection failed: server down, database gone, too many
+            raise unavailable(exc) from exc
         try:
             yield conn
         except BaseException as exc:
-            if isinstance(exc, _LOST_CONNECTION) or isinstance(exc.__cause__, _LOST_CONNECTION):
-                # Never hand a broken connection to the next request: the pool opens a new one.
-                conn.terminate()
+            if connection_lost(exc):
+                discard(conn)  # never lend a broken connection to the next request
             raise
         finally:
-            await pool.release(conn)
+            # Given back once, whatever the block did. asyncpg first waits for a cancelled
+            # statement to stop on the server, so the next request gets a clean connection.
+            try:
+                await pool.release(conn, timeout=self.command_timeout)
+            except Exception as exc:  # asyncpg closed it instead; the request's outcome stands
+                log.warning("closed a connection that could not be reset: %r", exc)
 
     @contextlib.asynccontextmanager
     async def acquire(
         self, request: Any = None, *, readonly: bool = False
     ) -> AsyncIterator[Connection]:
         """A connection outside any transaction: for reads (each statement commits on its own)."""
-        async with self._connection(readonly) as conn:
+        async with self._connection(readonly, request) as conn:
             yield Connection(conn, request)
 
     @contextlib.asynccontextmanager
@@ -218,22 +325,15 @@ class Database:
 
         A failed COMMIT (a deferred constraint, a lost connection) is raised, never swallowed.
         """
-        async with self._connection(readonly=False) as conn:
+        async with self._connection(readonly=False, request=request) as conn:
             tx = conn.transaction()
-            try:
+            with translated():
                 await tx.start()
-            except Exception as exc:
-                raise translate(exc) from exc
             try:
                 yield Connection(conn, request)
             except BaseException:
                 with contextlib.suppress(Exception):
                     await tx.rollback()
                 raise
-            try:
+            with translated():
                 await tx.commit()
-            except Exception as exc:
-                translated = translate(exc)
-                if translated is exc:
-                    raise
-                raise translated from exc
