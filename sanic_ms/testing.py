@@ -53,6 +53,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from sanic import Sanic
 from yarl import URL
 
+from .migrations import create_table_sql
 from .postgres import create_database, drop_database, resolve
 from .serve import serve
 
@@ -453,22 +454,6 @@ class AsyncAPIClient:
 
 
 # -- databases ----------------------------------------------------------------------------------
-
-
-def create_table_sql(models: Iterable[Any]) -> list[str]:
-    """The CREATE TABLE / INDEX statements peewee writes for ``models`` (PostgreSQL dialect)."""
-    from peewee import PostgresqlDatabase
-
-    models = list(models)
-    design = PostgresqlDatabase(None)
-    statements = []
-    with design.bind_ctx(models, bind_refs=False, bind_backrefs=False):
-        context = design.get_sql_context
-        for model in models:
-            statements.append(context().sql(model._schema._create_table(safe=True)).query()[0])
-            for index in model._schema._create_indexes(safe=True):
-                statements.append(context().sql(index).query()[0])
-    return statements
 
 
 class TestDatabase:

@@ -12,6 +12,8 @@ How a request is traced:
   unsampled one they cost next to nothing and record nothing.
 - ``current_ids`` gives ``sanic_ms.log`` the ``trace_id`` / ``span_id`` for every log line
   written while serving a request.
+- While an app runs its tracer is also ``opentracing.tracer`` (``opentracing.global_tracer()``),
+  so a library that traces through the global joins the request's trace.
 """
 
 from __future__ import annotations
@@ -424,6 +426,35 @@ def stats(app) -> dict[str, Any]:
     }
 
 
+# ``opentracing.tracer``, the global that library code written against OpenTracing uses (as the
+# seed's own code did): while an app runs it is that app's tracer, so a library span started
+# inside a request is a child of the request's span. Several apps in one process (the demo, a
+# notebook) stack up: the latest started wins, and stopping one hands it back.
+_installed: list[Any] = []
+_before: tuple[Any, bool] | None = None
+
+
+def install_global_tracer(tracer: Any) -> None:
+    """Make ``tracer`` ``opentracing.tracer`` until :func:`uninstall_global_tracer`."""
+    global _before
+    if not _installed:
+        _before = (opentracing.tracer, opentracing.is_global_tracer_registered())
+    _installed.append(tracer)
+    opentracing.set_global_tracer(tracer)
+
+
+def uninstall_global_tracer(tracer: Any) -> None:
+    """Hand ``opentracing.tracer`` back: to the app started before, or to what it was before."""
+    if tracer in _installed:
+        _installed.remove(tracer)
+    if opentracing.tracer is not tracer:
+        return  # somebody else set the global since: theirs now
+    if _installed:
+        opentracing.set_global_tracer(_installed[-1])
+    elif _before is not None:
+        opentracing.tracer, opentracing.is_tracer_registered = _before
+
+
 def setup(app) -> None:
     """Trace ``app``: listeners for the tracer's lifecycle, the middleware, the stats route.
 
@@ -451,9 +482,11 @@ def setup(app) -> None:
         if reporter is not None:
             await reporter.start()
         app.ctx.tracer, app.ctx.tracing_reporter = tracer, reporter
+        install_global_tracer(tracer)
 
     @app.after_server_stop
     async def stop_tracer(app):
+        uninstall_global_tracer(app.ctx.tracer)
         reporter = app.ctx.tracing_reporter
         if reporter is not None:
             await reporter.close(app.config.get("TRACING_FLUSH_TIMEOUT", 5.0))

@@ -57,6 +57,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from sanic import Sanic
 from yarl import URL
 
+from sanic_ms.migrations import create_table_sql
 from sanic_ms.postgres import create_database, drop_database, resolve
 from sanic_ms.serve import serve
 
@@ -440,22 +441,6 @@ class AsyncAPIClient:
 
 
 # -- databases ----------------------------------------------------------------------------------
-
-
-def create_table_sql(models: Iterable[Any]) -> list[str]:
-    """The CREATE TABLE / INDEX statements peewee writes for ``models`` (PostgreSQL dialect)."""
-    from peewee import PostgresqlDatabase
-
-    models = list(models)
-    design = PostgresqlDatabase(None)
-    statements = []
-    with design.bind_ctx(models, bind_refs=False, bind_backrefs=False):
-        context = design.get_sql_context
-        for model in models:
-            statements.append(context().sql(model._schema._create_table(safe=True)).query()[0])
-            for index in model._schema._create_indexes(safe=True):
-                statements.append(context().sql(index).query()[0])
-    return statements
 
 
 class TestDatabase:
