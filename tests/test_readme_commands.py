@@ -4,8 +4,9 @@ The commands are read from README.md, each example's ``server.py`` docstring, do
 and docker/Dockerfile, never retyped here. Without a container engine, the compose file is run
 the way its containers would run it, with the container network mapped to loopback: a service
 name in an environment URL becomes the port compose publishes on 127.0.0.1 (``postgres`` a fresh
-local database, ``zipkin`` the local collector), ``0.0.0.0`` becomes ``127.0.0.1``, and the
-image's ``/app`` is this checkout. Every line any of them prints must be one JSON object.
+local database, ``zipkin`` the local collector), ``0.0.0.0`` becomes ``127.0.0.1``, the image's
+``/app`` is this checkout, and Jupyter, which the image runs as an unprivileged user, is told it
+may run as root. Every line a service of ours prints must be one JSON object.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import fcntl
 import importlib
 import json
+import os
 import re
 import shlex
 import signal
@@ -133,11 +135,20 @@ def published(name: str) -> dict[int, int]:
     return out
 
 
+def interpolate(value: str) -> str:
+    """Compose's ``${NAME}`` and ``${NAME:-default}``, from this environment."""
+    return re.sub(
+        r"\$\{(\w+)(?::-([^}]*))?\}",
+        lambda m: os.environ.get(m[1]) or (m[2] or ""),
+        value,
+    )
+
+
 def compose_environment(name: str, database_url: str, zipkin_url: str) -> dict[str, str]:
     """The service's compose environment with every compose host mapped to loopback."""
     env = {}
     for key, value in (COMPOSE["services"][name].get("environment") or {}).items():
-        value = str(value)
+        value = interpolate(str(value))
         url = urlsplit(value)
         if url.scheme and url.hostname in COMPOSE["services"]:
             if url.hostname == "postgres":
@@ -215,6 +226,34 @@ async def test_the_compose_stack_runs_without_docker(compose_database):
         await zipkin.wait_for_spans(1, where=lambda s: s["localEndpoint"]["serviceName"] == "users")
         reported = {s["localEndpoint"]["serviceName"] for s in zipkin.spans}
     assert set(services) <= reported  # (migrate is a command line tool: its report is text)
+
+
+async def test_the_compose_notebook_service_runs_without_docker(compose_database):
+    argv = compose_argv("jupyter")
+    if os.geteuid() == 0:  # the image runs it as its `workshop` user; Jupyter refuses root
+        argv.append("--allow-root")
+    env = compose_environment("jupyter", compose_database, "http://127.0.0.1:9")
+    port = int(next(a for a in argv if a.startswith("--port=")).partition("=")[2])
+    await wait_for_port(port)
+    process = await Process(argv, env).start()
+    try:
+        for _ in range(240):  # Jupyter says nothing we can wait for: its healthcheck decides
+            check = await Process(healthcheck_argv("jupyter"), environment()).start()
+            if await check.wait(30) == 0:
+                break
+            assert process.proc.returncode is None, process.output()
+            await asyncio.sleep(0.5)
+        else:
+            raise AssertionError(f"jupyter never healthy:\n{process.output()}")
+        url = f"http://127.0.0.1:{port}/api/contents?token={env['JUPYTER_TOKEN']}"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 200, await response.text()
+            names = {item["name"] for item in (await response.json())["content"]}
+        assert {"notebooks", "labs"} <= names  # its root is the image's /app: this checkout
+        assert await process.stop(signal.SIGTERM) == 0, process.output()
+        assert not await process.leftovers()
+    finally:
+        await process.kill()
 
 
 # --- docker/Dockerfile ------------------------------------------------------------------------
