@@ -434,20 +434,49 @@ _installed: list[Any] = []
 _before: tuple[Any, bool] | None = None
 
 
+class _JoinRequests:
+    """OpenTelemetry's shim as the global: a span started with no parent joins the request's.
+
+    The shim only sees spans activated through OpenTelemetry's context, and ours are activated
+    in the ContextVar above; our own Tracer reads that ContextVar already and needs no wrapper.
+    """
+
+    def __init__(self, shim: Any):
+        self._shim = shim
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._shim, name)
+
+    def _parent(self, child_of: Any, references: Any, ignore_active_span: bool) -> Any:
+        if child_of is None and not references and not ignore_active_span:
+            if self._shim.active_span is None:
+                return active_span()
+        return child_of
+
+    def start_span(self, operation_name=None, child_of=None, references=None, **kwargs):
+        parent = self._parent(child_of, references, kwargs.get("ignore_active_span", False))
+        return self._shim.start_span(operation_name, parent, references, **kwargs)
+
+    def start_active_span(self, operation_name, child_of=None, references=None, **kwargs):
+        parent = self._parent(child_of, references, kwargs.get("ignore_active_span", False))
+        return self._shim.start_active_span(operation_name, parent, references, **kwargs)
+
+
 def install_global_tracer(tracer: Any) -> None:
     """Make ``tracer`` ``opentracing.tracer`` until :func:`uninstall_global_tracer`."""
     global _before
     if not _installed:
         _before = (opentracing.tracer, opentracing.is_global_tracer_registered())
-    _installed.append(tracer)
-    opentracing.set_global_tracer(tracer)
+    _installed.append(tracer if isinstance(tracer, Tracer) else _JoinRequests(tracer))
+    opentracing.set_global_tracer(_installed[-1])
 
 
 def uninstall_global_tracer(tracer: Any) -> None:
     """Hand ``opentracing.tracer`` back: to the app started before, or to what it was before."""
-    if tracer in _installed:
-        _installed.remove(tracer)
-    if opentracing.tracer is not tracer:
+    mine = [t for t in _installed if t is tracer or getattr(t, "_shim", None) is tracer]
+    for installed in mine:
+        _installed.remove(installed)
+    if opentracing.tracer not in mine:
         return  # somebody else set the global since: theirs now
     if _installed:
         opentracing.set_global_tracer(_installed[-1])
