@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from examples.base import design_db
 from examples.cities.models import Cities
 from examples.roles.models import Roles
 from examples.users.models import Users
+from sanic_ms.migrations import create_table_sql as _create_table_sql
 
 MODELS = (Cities, Roles, Users)
 
 
 def create_table_sql(models=MODELS) -> list[str]:
-    """The CREATE TABLE / INDEX statements peewee generates for ``models``, as SQL text."""
-    statements = []
-    with design_db.bind_ctx(models):
-        for model in models:
-            ctx = model._schema._create_table(safe=True)
-            statements.append(design_db.get_sql_context().sql(ctx).query()[0])
-            for index in model._schema._create_indexes(safe=True):
-                statements.append(design_db.get_sql_context().sql(index).query()[0])
-    return statements
+    """The CREATE TABLE / INDEX statements for ``models`` (with SQL defaults), as SQL text."""
+    return _create_table_sql(models)
 
 
 async def create_tables(conn, models=MODELS) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import logging
+import os
 import re
 from types import ModuleType
 from typing import Any
@@ -15,6 +18,8 @@ from .db import Database
 from .log import setup_logging
 from .openapi import setup as setup_openapi
 from .postgres import resolve
+
+log = logging.getLogger("sanic_ms")
 
 _NAME = re.compile(r"[A-Za-z][\w-]*\Z")
 
@@ -35,17 +40,31 @@ def create_app(
         raise ValueError(
             f"app name {name!r} is not allowed: Sanic needs a letter, then letters, digits, _ or -"
         )
-    app = Sanic(name, configure_logging=False)
+    if isinstance(settings, argparse.Namespace):
+        # `sanic mod:create_app --factory` first calls the factory with its own parsed options
+        # (host, port, workers): they are the CLI's business, not settings of ours.
+        settings = None
+    # Everything that can refuse the settings runs before Sanic(name) registers the name: a
+    # caller that retries (Sanic's CLI does, after a TypeError) must not find the name taken.
     config = default_settings.load(settings, base=defaults)
-    app.config.update(config)
-    setup_logging(app.config.LOG_CONFIG, app.config.LOG_LEVEL)
-    middleware.setup(app)
-    tracing.setup(app)
-    setup_openapi(app)  # /openapi/spec.json, Swagger UI, request validation
+    setup_logging(config["LOG_CONFIG"], config["LOG_LEVEL"])
+    app = Sanic(name, configure_logging=False)
+    try:
+        app.config.update(config)
+        middleware.setup(app)
+        tracing.setup(app)
+        setup_openapi(app)  # /openapi/spec.json, Swagger UI, request validation
+    except BaseException:
+        Sanic.unregister_app(app)
+        raise
 
     @app.before_server_start
     async def _start(app: Sanic) -> None:
-        dsn = app.config.DATABASE_URL or resolve().dsn
+        dsn = app.config.DATABASE_URL
+        if not dsn:
+            found = resolve(verbose=False)  # said in a log line, not printed: logs are JSON
+            log.info(found.describe())
+            dsn = found.dsn
         app.ctx.db = await Database.from_config(app.config, dsn).connect()
         factory = getattr(app.ctx, "session_factory", None)  # set by sanic_ms.testing to mock
         app.ctx.clients = Clients(
@@ -61,6 +80,11 @@ def create_app(
             }
         )
         await app.ctx.clients.start()
+
+    @app.after_server_start
+    async def _started(app: Sanic) -> None:
+        # One line per worker process: how a supervisor (or a test) knows each one is up.
+        log.info("%s serving on %s", app.name, app.serve_location, extra={"pid": os.getpid()})
 
     @app.after_server_stop
     async def _stop(app: Sanic) -> None:

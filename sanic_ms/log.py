@@ -39,6 +39,24 @@ def setup_logging(path: str | Path, level: str | None = None) -> None:
     _configured = path
 
 
+class LineHandler(logging.StreamHandler):
+    """A stream handler that writes each record as its formatter made it: one line, always.
+
+    The ``sanic`` command loads tracerite, which replaces ``logging.StreamHandler.emit`` to draw
+    records carrying an exception as multi-line boxes. An ``emit`` of our own is looked up first,
+    so whatever launches the service, a JSON line stays one line (the traceback in a field).
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(self.format(record) + self.terminator)
+            self.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+
 def _no_ids() -> tuple[str, str] | None:
     return None
 

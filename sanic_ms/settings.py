@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -71,6 +72,8 @@ def _as_dict(settings: dict[str, Any] | ModuleType | None) -> dict[str, Any]:
         return {}
     if isinstance(settings, ModuleType):
         return {k: getattr(settings, k) for k in dir(settings) if k.isupper()}
+    if not isinstance(settings, Mapping):
+        raise TypeError(f"settings are a dict or a module, not {type(settings).__name__}")
     return dict(settings)
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import aiohttp
+import opentracing
 import pytest
 from basictracer.recorder import InMemoryRecorder
 from opentracing import Format
@@ -226,6 +227,52 @@ async def test_shutdown_flushes_spans_still_queued(database_url):
                 await response.read()
             assert collector.spans == []
         assert len(collector.spans) == 3
+
+
+def library_call() -> None:
+    """What a third-party library traced through OpenTracing does: the global tracer, no sanic_ms."""
+    with opentracing.global_tracer().start_active_span("library.outer") as scope:
+        scope.span.set_tag("component", "some-library")
+        span = opentracing.tracer.start_span("library.inner")  # the active span is its parent
+        span.finish()
+
+
+@pytest.mark.parametrize("backend", ["basic", "otel"])
+async def test_a_library_using_the_global_tracer_joins_the_request_trace(database_url, backend):
+    before = opentracing.global_tracer()
+    async with Collector() as collector:
+        app = make_app(database_url, ZIPKIN_URL=collector.url, TRACING_BACKEND=backend, **FAST)
+
+        @app.get("/library")
+        async def uses_a_library(request):
+            library_call()
+            return {"registered": opentracing.is_global_tracer_registered()}
+
+        async with serve(app) as url, aiohttp.ClientSession() as session:
+            async with session.get(url + "/library") as response:
+                body = await response.json()
+        await collector.wait_for_spans(3)  # flushed when the server stopped
+        spans = {s["name"]: s for s in collector.spans}
+
+    assert body["data"] == {"registered": True}
+    server, outer, inner = spans["get /library"], spans["library.outer"], spans["library.inner"]
+    assert {outer["traceId"], inner["traceId"]} == {server["traceId"]}
+    assert outer["parentId"] == server["id"] and inner["parentId"] == outer["id"]
+    assert outer["localEndpoint"]["serviceName"] == "traced"
+    # Stopped, the app hands the global back: library spans no longer go to its reporter.
+    assert opentracing.global_tracer() is before
+
+
+async def test_the_global_tracer_follows_the_apps_that_run(database_url):
+    first = make_app(database_url)
+    second = create_app("traced-too", {"DATABASE_URL": database_url, "DB_MIN_SIZE": 1})
+    before = opentracing.global_tracer()
+    async with serve(first):
+        assert opentracing.global_tracer() is first.ctx.tracer
+        async with serve(second):
+            assert opentracing.global_tracer() is second.ctx.tracer
+        assert opentracing.global_tracer() is first.ctx.tracer
+    assert opentracing.global_tracer() is before
 
 
 async def test_log_lines_in_a_request_carry_trace_and_span_ids(database_url, caplog):

@@ -25,6 +25,10 @@ The table is created from the model as it is *now*, so on a fresh database the m
 what older migrations add. The helpers therefore converge: adding a column or an index that is
 already there, or dropping one that is gone, is skipped and noted in the report rather than
 failing. A version still runs (and is recorded) on a fresh database, so data migrations run too.
+
+Columns whose model default is a Python callable for a timestamp or an id (``datetime.now``,
+``datetime.utcnow``, ``date.today``, ``uuid4``) get the SQL equivalent as their DEFAULT, so a raw
+``INSERT`` that leaves them out works as it does through peewee (see :func:`sql_default`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import itertools
 import re
 import sys
 import types
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,10 +62,13 @@ __all__ = [
     "Report",
     "apply",
     "connect",
+    "create_table_sql",
     "db",
     "discover",
     "info",
     "migrate",
+    "sql_default",
+    "sql_defaults",
     "status",
 ]
 
@@ -129,6 +137,88 @@ def _unwrap(database: peewee.Database | peewee.DatabaseProxy | None) -> peewee.D
     if not isinstance(database, peewee.PostgresqlDatabase):
         raise TypeError(f"migrations need PostgreSQL, not {type(database).__name__}")
     return database
+
+
+# --- creating tables ----------------------------------------------------------------------------
+# peewee keeps a callable default (``default=datetime.utcnow``) in Python: the column gets no SQL
+# DEFAULT, so a raw ``INSERT ... RETURNING`` (how services write, through asyncpg) that omits it
+# fails on NOT NULL. The callables models use for timestamps and ids get their SQL equivalent.
+
+_NOW = "CURRENT_TIMESTAMP"
+_UTC_NOW = "(CURRENT_TIMESTAMP AT TIME ZONE 'UTC')"  # a naive UTC timestamp, like utcnow()
+_CALLABLE_DEFAULTS: dict[Any, str] = {
+    dt.datetime.now: _NOW,
+    dt.datetime.today: _NOW,
+    dt.datetime.utcnow: _UTC_NOW,
+    peewee.utcnow: _UTC_NOW,  # what TimestampField(utc=True) uses
+    dt.date.today: "CURRENT_DATE",
+    uuid.uuid4: "gen_random_uuid()",  # built into PostgreSQL 13+
+}
+
+
+def sql_default(field: peewee.Field) -> str | None:
+    """The SQL expression for ``field``'s Python default callable, or None if there is none."""
+    default = field.default
+    try:
+        expression = _CALLABLE_DEFAULTS.get(default) if callable(default) else None
+    except TypeError:  # an unhashable callable
+        return None
+    if expression is None:
+        return None
+    if isinstance(field, peewee.TimestampField):  # seconds (or ticks) since the epoch
+        return f"CAST(EXTRACT(EPOCH FROM CURRENT_TIMESTAMP) * {field.resolution} AS BIGINT)"
+    if expression == _UTC_NOW and field.field_type == "TIMESTAMPTZ":
+        return _NOW  # an aware column stores the instant itself
+    if default is uuid.uuid4 and field.field_type != "UUID":
+        if field.field_type not in ("VARCHAR", "TEXT"):
+            return None
+        return "CAST(gen_random_uuid() AS TEXT)"  # str(uuid4()): the same 36 characters
+    return expression
+
+
+def _has_sql_default(field: peewee.Field) -> bool:
+    return any(
+        isinstance(c, peewee.SQL) and c.sql.lstrip().upper().startswith("DEFAULT")
+        for c in field.constraints or ()
+    )
+
+
+@contextmanager
+def sql_defaults(models: Iterable[type[peewee.Model]]) -> Iterator[None]:
+    """While the block runs, the DDL of ``models`` carries SQL defaults (see :func:`sql_default`).
+
+    A field that already declares ``constraints=[SQL("DEFAULT ...")]`` keeps its own.
+    """
+    changed: list[tuple[peewee.Field, list | None]] = []
+    try:
+        for model in models:
+            for field in model._meta.sorted_fields:
+                expression = sql_default(field)
+                if expression is None or _has_sql_default(field):
+                    continue
+                changed.append((field, field.constraints))
+                field.constraints = [
+                    *(field.constraints or ()),
+                    peewee.SQL(f"DEFAULT {expression}"),
+                ]
+        yield
+    finally:
+        for field, constraints in changed:
+            field.constraints = constraints
+
+
+def create_table_sql(models: Iterable[type[peewee.Model]]) -> list[str]:
+    """The CREATE TABLE / INDEX statements for ``models`` (PostgreSQL), with their SQL defaults."""
+    models = list(models)
+    design = peewee.PostgresqlDatabase(None)
+    statements = []
+    with design.bind_ctx(models, bind_refs=False, bind_backrefs=False), sql_defaults(models):
+        for model in models:
+            ctx = model._schema._create_table(safe=True)
+            statements.append(design.get_sql_context().sql(ctx).query()[0])
+            for index in model._schema._create_indexes(safe=True):
+                statements.append(design.get_sql_context().sql(index).query()[0])
+    return statements
 
 
 # --- defining migrations ------------------------------------------------------------------------
@@ -256,7 +346,8 @@ class MigrationModel:
         """Create the table if absent, then apply pending versions; holds the migration lock."""
         with _connection(self.database), migration_lock(self.database):
             _ensure_record_table(self.database)
-            return self._run()
+            with sql_defaults([self._model]):
+                return self._run()
 
     def _run(self) -> ModelReport:
         raise NotImplementedError(
@@ -698,7 +789,8 @@ def apply(target: Target, dsn: str | peewee.Database | None = None) -> Report:
         report = Report([], waited=waited)
         for cls in classes:
             try:
-                report.models.append(cls(database)._run())
+                with sql_defaults([cls._model]):
+                    report.models.append(cls(database)._run())
             except MigrationError as exc:
                 report.models.extend(exc.report.models if exc.report else [])
                 exc.report = report

@@ -24,7 +24,7 @@ unittest, as in the 2018 sanic-ms::
     class TestUsers(APITestCase):
         _app = create_app          # an app, or a factory taking a settings dict
         _blueprint = "users"
-        _models = [Users]          # tables created in the fresh database of this class
+        _models = [Users]          # optional: by default the service's migrations run
 
         def setUp(self):
             super().setUp()
@@ -40,8 +40,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import importlib.util
 import inspect
 import re
+import sys
 import unittest
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +57,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from sanic import Sanic
 from yarl import URL
 
+from sanic_ms import migrations
+from sanic_ms.migrations import create_table_sql
 from sanic_ms.postgres import create_database, drop_database, resolve
 from sanic_ms.serve import serve
 
@@ -453,22 +457,6 @@ class AsyncAPIClient:
 # -- databases ----------------------------------------------------------------------------------
 
 
-def create_table_sql(models: Iterable[Any]) -> list[str]:
-    """The CREATE TABLE / INDEX statements peewee writes for ``models`` (PostgreSQL dialect)."""
-    from peewee import PostgresqlDatabase
-
-    models = list(models)
-    design = PostgresqlDatabase(None)
-    statements = []
-    with design.bind_ctx(models, bind_refs=False, bind_backrefs=False):
-        context = design.get_sql_context
-        for model in models:
-            statements.append(context().sql(model._schema._create_table(safe=True)).query()[0])
-            for index in model._schema._create_indexes(safe=True):
-                statements.append(context().sql(index).query()[0])
-    return statements
-
-
 class TestDatabase:
     """A throwaway database: ``dsn``, and a few async helpers (one short connection per call)."""
 
@@ -533,6 +521,68 @@ def load_app(target: Any, settings: dict[str, Any]) -> Sanic:
     raise TypeError(f"cannot build an app from {target!r}")
 
 
+def _service_modules(target: Any) -> list[str]:
+    """Modules an app target comes from: its "module:attr", its factory's, or for an app the
+    modules holding it (``from server import app``) and those of its handlers."""
+    if isinstance(target, str):
+        return [target.partition(":")[0]]
+    if not isinstance(target, Sanic):
+        return [target.__module__] if getattr(target, "__module__", None) else []
+    ours = ("sanic", "sanic_ms", "builtins")
+    holders = [
+        name
+        for name, module in list(sys.modules.items())
+        if name.split(".")[0] not in ours
+        and any(value is target for value in list(getattr(module, "__dict__", {}).values()))
+    ]
+    handlers = [getattr(route.handler, "__module__", None) for route in target.router.routes]
+    found = [*holders, *(m for m in handlers if m and m.split(".")[0] not in ours)]
+    return list(dict.fromkeys(found))
+
+
+def _sibling(package: str, name: str) -> str | None:
+    """``package.name`` if it exists (a top-level ``name`` beside a top-level module)."""
+    full = f"{package}.{name}" if package else name
+    try:
+        return full if importlib.util.find_spec(full) is not None else None
+    except (ImportError, ValueError):
+        return None
+
+
+def service_tables(target: Any) -> list[Any]:
+    """Where the tables of the service ``target`` comes from: migration classes, or models.
+
+    Beside the module the app comes from (then its parent packages): a ``migrations`` module
+    gives its migration classes (``examples.users.migrations`` for
+    ``examples.users.server:create_app``); failing that, a ``models`` module gives its peewee
+    models. Nothing found: an empty list.
+    """
+    import peewee
+
+    for module in _service_modules(target):
+        package = module.rpartition(".")[0]
+        while True:
+            if found := _sibling(package, "migrations"):
+                with contextlib.suppress(ValueError):  # a migrations module of another kind
+                    return migrations.discover(found)
+            if found := _sibling(package, "models"):
+                models = importlib.import_module(found)
+                tables = [
+                    value
+                    for value in vars(models).values()
+                    if isinstance(value, type)
+                    and issubclass(value, peewee.Model)
+                    and value.__module__ == models.__name__
+                    and "table_name" in vars(value._meta)
+                ]
+                if tables:
+                    return tables
+            if not package:
+                break
+            package = package.rpartition(".")[0]
+    return []
+
+
 # -- unittest -----------------------------------------------------------------------------------
 
 
@@ -560,8 +610,9 @@ class APITestCase(unittest.TestCase):
     """The 2018 sanic-ms test base: the app served once per class on a fresh database.
 
     Class attributes: ``_app`` (an app, a factory taking a settings dict, or "module:attr"),
-    ``_blueprint`` (call only its handlers), ``_models`` (tables to create), ``_settings``
-    (extra settings). In tests: ``self._mock`` registers downstream answers (reset before each
+    ``_blueprint`` (call only its handlers), ``_models`` (tables to create; by default the
+    service's own, from its migrations or else its models: see :func:`service_tables`),
+    ``_settings`` (extra settings). In tests: ``self._mock`` registers downstream answers (reset before each
     test), ``self.client.<handler>(data=..., params=..., **route_params)`` calls the app.
     """
 
@@ -593,6 +644,13 @@ class APITestCase(unittest.TestCase):
         cls._database = TestDatabase(dsn)
         if cls._models:
             runner.run(cls._database.create_tables(*cls._models))
+        else:  # as the seed wrote its tests: the service's own tables, from its migrations
+            found = service_tables(cls._app)
+            classes = [c for c in found if issubclass(c, migrations.MigrationModel)]
+            if classes:
+                migrations.apply(classes, dsn)
+            elif found:
+                runner.run(cls._database.create_tables(*found))
         app = load_app(cls._app, {**cls._settings, "DATABASE_URL": dsn})
         cls._mocks = MockServices()
         cls._mocks.install(app)
@@ -708,4 +766,5 @@ __all__ = [
     "create_table_sql",
     "endpoints",
     "load_app",
+    "service_tables",
 ]
