@@ -7,6 +7,7 @@ was killed before its own clean-up leaves nothing behind.
 
 from __future__ import annotations
 
+import os
 import queue
 import secrets
 import sys
@@ -48,7 +49,8 @@ def _child_dsn(admin_dsn: str, name: str, role: str | None, password: str, socke
 
 
 def create(admin_dsn: str, socket_dir: str | None = None) -> RunDatabase:
-    token = secrets.token_hex(6)
+    # The grader's pid in the name: a later grader drops what a killed one left (grader.infra).
+    token = f"{os.getpid()}_{secrets.token_hex(6)}"
     name, role, password = f"grade_{token}", f"grade_{token}", secrets.token_urlsafe(18)
     with _connect(admin_dsn) as conn:
         try:
