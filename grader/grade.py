@@ -468,7 +468,7 @@ def grade(
             for lab in labs.values():
                 reference = runs[(REFERENCE, lab.id)].run
                 if sub.id in unreadable:
-                    outcome = Outcome(run.Run(finished=False))
+                    outcome = Outcome(run.Run(finished=True))  # nothing ran: no "crashed"
                 else:
                     outcome = runs[(sub.key, lab.id)]
                 lab_result = scoring.score(

@@ -146,7 +146,7 @@ def _clean(name: str) -> str | None:
 
 def _why_skipped(name: str) -> str:
     if shown(name) != name:
-        return f"{shown(name)!r}: skipped, the name is not UTF-8 or has control characters"
+        return f"{shown(name)}: skipped, the name is not UTF-8 or has control characters"
     return f"{name!r}: skipped, path escapes the submission"
 
 

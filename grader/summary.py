@@ -114,10 +114,12 @@ def render(book: Gradebook) -> str:
     if flagged or whole:
         html.append("<table><tr><th>student</th><th>lab</th><th>flags</th><th>details</th></tr>")
         for student in whole:
+            # The notes say why (what could not be read, which protected files were edited).
+            notes = student.notes + [n for lab in student.labs.values() for n in lab.notes]
             html.append(
                 f"<tr><td>{escape(student.id)}</td><td>all</td>"
                 f"<td>{escape(', '.join(student.flags))}</td>"
-                f"<td>{escape('; '.join(student.notes[:5]))}</td></tr>"
+                f"<td>{escape('; '.join(notes[:5]))}</td></tr>"
             )
         for student, lab in flagged:
             css = " class='bad'" if "integrity" in lab.flags else ""
