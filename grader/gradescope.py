@@ -156,8 +156,11 @@ def main_run(
         try:
             book = grade.grade(submission.parent, out, settings, entries=[submission])
         except grade.GradingError as exc:
+            for log in sorted((out / reports.LOGS).rglob("*.log")):
+                print(f"--- {log.name}\n{log.read_text(errors='replace')[-LOG_CHARS:]}")
             return _fail(results, str(exc))
         student = book.students[0]
+        print(f"runs made: {book.runs} (the solution's come from setup's cache when it matches)")
         _print_for_instructor(book, student, out)
         infra = [lab.lab_id for lab in student.labs.values() if "infra" in lab.flags]
         if infra:
