@@ -23,10 +23,10 @@ from hashlib import sha256
 from pathlib import Path
 
 from grader import harness, sandbox
+from grader.output import CappedOutput
 from grader.workspace import Sentinels
 
 HARNESS_MODULE = "_grader_harness"
-LOG_TAIL = 20_000  # characters of the run's output kept for the instructor
 HIDDEN_FOLDER = re.compile(r"hidden_[0-9a-f]{8}")
 # Installed pytest plugins a graded run does not load: locust's monkeypatches with gevent, and
 # schemathesis' and hypothesis' cost seconds per run; the labs use none of them. (Switched off on
@@ -142,7 +142,8 @@ def execute(request: Request, harness_dir: Path) -> Run:
     results_path = request.private / f"results-{secrets.token_hex(8)}.jsonl"
     log_path = request.private / "output.log"
     out_fd = os.open(results_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    output = CappedOutput(log_path)  # a pipe: the run's prints never fill a file of its own
+    log_fd = output.fd
     argv = [
         sys.executable,
         "-m",
@@ -190,7 +191,7 @@ def execute(request: Request, harness_dir: Path) -> Run:
     finally:
         os.close(orders_read)
         os.close(out_fd)
-        os.close(log_fd)
+        output.parent_done()
     try:
         run.returncode = process.wait(timeout=request.limits.timeout)
     except subprocess.TimeoutExpired:
@@ -203,19 +204,12 @@ def execute(request: Request, harness_dir: Path) -> Run:
         if request.account is not None:
             sandbox.kill_account(request.account.uid)
     run.seconds = round(time.monotonic() - started, 3)
-    run.log = _tail(log_path)
+    output.close()
+    run.log = log_path.read_bytes().decode("utf-8", "replace")  # at most HEAD + TAIL bytes
     _read_records(run, results_path, key, request)
     if run.returncode == 111 and not run.collected:
         run.integrity.append("the grader could not confine the run (see the log)")
     return run
-
-
-def _tail(path: Path) -> str:
-    with path.open("rb") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        f.seek(max(0, size - LOG_TAIL))
-        return f.read().decode("utf-8", "replace")
 
 
 def _normalise(nodeid: str) -> str:

@@ -92,6 +92,7 @@ def batch(tmp_path_factory):
     _tar_with_a_latin1_name(subs / "latin1.tar.gz")
     _nest(_clone(subs / "deep", PERFECT), DEPTH)
     materialise(SUBMISSIONS / "code_fence", subs / "code_fence")
+    materialise(SUBMISSIONS / "loud_failure", subs / "loud_failure")
     html = _clone(subs / "html_name", PERFECT)
     (html / "labs" / "01" / "tests").mkdir()
     (html / "labs" / "01" / "tests" / HTML_NAME).write_text("x = 1\n")
@@ -121,7 +122,7 @@ def _lab(out: Path, student: str) -> tuple[float, list[str], list[str]]:
 def test_the_batch_finishes_with_a_row_per_entry(batch):
     assert batch["first"].returncode == 0, batch["first"].stderr
     assert batch["second"].returncode == 0, batch["second"].stderr
-    assert len(batch["ids_after_first"]) == 13
+    assert len(batch["ids_after_first"]) == 14
 
 
 @pytest.mark.parametrize(
@@ -138,6 +139,7 @@ def test_the_batch_finishes_with_a_row_per_entry(batch):
         ("latin1", 10, [], []),
         ("deep", 10, [], []),
         ("code_fence", 8, [], []),
+        ("loud_failure", 8, [], []),
         ("html_name", 10, [], ["edits"]),
     ],
 )
@@ -152,7 +154,7 @@ def test_reserved_names_never_reach_the_grader_s_own_folders(batch):
     assert not (out / "_solution").exists() and (out / "solution" / "feedback.md").is_file()
     # The cache is keyed by the grader's own ids: no name a student chose is a path there.
     cached = {p.name for p in (out / ".cache").iterdir()} - {"_solution"}
-    assert len(cached) == 14  # every readable entry of the second batch, under a hash of its name
+    assert len(cached) == 15  # every readable entry of the second batch, under a hash of its name
     assert all(re.fullmatch(r"[0-9a-f]{16}", name) for name in cached), cached
 
 
@@ -202,3 +204,11 @@ def test_html_in_a_file_name_is_escaped_in_the_summary(batch):
     page = (batch["out"] / "summary.html").read_text()
     assert "<img src=x" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;.py" in page
+
+
+def test_a_run_s_output_is_cut_in_the_log_not_in_the_score(batch):
+    log = batch["out"] / "_logs" / "loud_failure" / "lab_01.log"
+    assert log.stat().st_size < 150_000  # of the 100 MB pytest printed
+    text = log.read_text()
+    assert re.search(r"\[grader: \d+ bytes of output cut here\]", text)
+    assert "FAILED labs/01/tests/check_calc.py::test_add_small" in text  # pytest's summary is kept
