@@ -78,8 +78,8 @@ def render(book: Gradebook) -> str:
         html.append("<h2 class='bad'>Problems with the grading itself</h2><ul>")
         html += [f"<li class='bad'>{escape(p)}</li>" for p in book.problems]
         html.append(
-            "</ul><p>The lab's solution should score full marks in the grader: "
-            "fix these before trusting the scores.</p>"
+            "</ul><p>These runs failed for the grader's reasons (the database, the sandbox), "
+            "not the students': they were not cached, so grading the batch again redoes them.</p>"
         )
     html.append("<h2>Score distribution per lab</h2><div class='charts'>")
     for lab_id, lab in book.labs.items():

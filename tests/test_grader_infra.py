@@ -107,6 +107,9 @@ def test_a_run_the_database_refused_twice_is_flagged_infra_and_never_cached(tmp_
     assert any("not your code" in note for note in lab.notes)
     cached = sorted(p.parent.name for p in (tmp_path / "out" / ".cache").glob("*/02.json"))
     assert cached == ["_solution"]
+    assert book.problems == [  # the instructor's summary says to grade again
+        "ada lab 02: flagged infra (infra: database: TooManyConnectionsError); grade the batch again"
+    ]
 
 
 def _dead_pid() -> int:
