@@ -139,14 +139,28 @@ class Runner:
         self.base = base
         self.pristine = pristine
         self.admin_dsn = admin_dsn
-        self.isolation = sandbox.detect(settings.workers, admin_dsn, settings.isolate_network)
-        if self.isolation.accounts:
-            exe = Path(sys.executable)
-            self.isolation.notes += sandbox.grant_traversal([exe, exe.resolve(), base])
+        self.isolation = sandbox.detect(
+            settings.workers, admin_dsn, settings.isolate_network, scratch=base / "probe"
+        )
         self.harness_dir = run.harness_folder(base)
-        net = self.isolation.net
-        socket_dir = self.isolation.socket_dir if net != "none" else None
-        self.databases = database.Pool(admin_dsn, socket_dir, ahead=settings.workers + 1)
+        self.server: database.Server | None = None
+        if self.isolation.jail:
+            self.etc = sandbox.write_etc(base / "etc", self.isolation.accounts)
+            connections = database.ROLE_CONNECTIONS * (settings.workers + 1) + 10
+            self.server = database.Server(base / "db", connections).start()
+            self.admin_dsn = self.server.admin_dsn
+            socket_dir = sandbox.JAIL_SOCKET_DIR
+            self.isolation.notes.append(
+                f"database: the grader's own PostgreSQL for this batch (started in "
+                f"{self.server.seconds:g} s), its socket only, a password role per run"
+            )
+        else:
+            if self.isolation.accounts:
+                exe = Path(sys.executable)
+                self.isolation.notes += sandbox.grant_traversal([exe, exe.resolve(), base])
+            net = self.isolation.net
+            socket_dir = self.isolation.socket_dir if net != "none" else None
+        self.databases = database.Pool(self.admin_dsn, socket_dir, ahead=settings.workers + 1)
         self.slots: queue.Queue[int] = queue.Queue()
         for slot in range(settings.workers):
             self.slots.put(slot)
@@ -171,10 +185,13 @@ class Runner:
         jobdir = Path(tempfile.mkdtemp(prefix=f"{job.student}-{job.lab.id}-", dir=self.base))
         db = None
         try:
-            if account is not None:
+            if account is not None and not self.isolation.jail:
                 os.chown(jobdir, 0, account.gid)  # only this slot's account may enter
-            os.chmod(jobdir, 0o750)
-            sentinels = workspace.Sentinels.random()
+            os.chmod(jobdir, 0o700 if self.isolation.jail else 0o750)
+            sentinels = workspace.Sentinels.random(
+                self.pristine.path / "labs" / job.lab.id / "tests",
+                tuple(task.number for task in job.lab.tasks),
+            )
             ws = workspace.build(
                 self.pristine,
                 jobdir / "ws",
@@ -187,9 +204,14 @@ class Runner:
             tmp = jobdir / "tmp"
             tmp.mkdir()
             os.chmod(tmp, 0o700)
-            if account is not None:
+            if account is not None and not self.isolation.jail:
                 os.chown(tmp, account.uid, account.gid)
             net = self.isolation.net
+            jail = None
+            if self.isolation.jail:
+                jail = sandbox.Jail(
+                    ws.path, self.harness_dir, self.etc, self.server.socket, network=net == "jail"
+                )
             db = self.databases.take()
             request = run.Request(
                 workspace=ws.path,
@@ -201,6 +223,7 @@ class Runner:
                 account=account,
                 net=net,
                 sentinels=sentinels,
+                jail=jail,
             )
             result = run.execute(request, self.harness_dir)
             result.account = account.name if account else ""
@@ -213,6 +236,8 @@ class Runner:
 
     def close(self) -> None:
         self.databases.close()
+        if self.server is not None:
+            self.server.stop()
         sandbox.release(self.isolation.locks)
 
 
