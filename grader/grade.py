@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import database, manifest, reports, run, sandbox, scoring, workspace
+from grader import database, manifest, reports, review, run, sandbox, scoring, workspace
 from grader.progress import Progress
 from grader.submission import (
     Submission,
@@ -45,6 +45,7 @@ class Settings:
     force: bool = False
     isolate_network: bool = True
     progress: bool = True
+    strict: bool = False  # a file the review flags scores its lab 0 (grader.review)
 
     @property
     def workers(self) -> int:
@@ -258,41 +259,6 @@ def _open_all(entries: list[Path], labs: dict[str, manifest.Lab]):
     return [sub for sub, _ in opened], unreadable
 
 
-# Source patterns worth an instructor's look when the starter does not have them: reaching into
-# pytest or the grader, the lab's solution or reference module, the interpreter's internals.
-SUSPICIOUS = (
-    "_pytest",
-    "pluggy",
-    "GRADER_HARNESS",
-    "_grader_harness",
-    "solutions/",
-    "os._exit",
-    "gc.get_objects",
-    "sys._getframe",
-    "ctypes",
-    "sys.modules",
-    "__builtins__",
-)
-
-
-def suspicious(
-    lab: manifest.Lab, editable: dict[str, bytes], *known: dict[str, bytes]
-) -> list[str]:
-    """What in the student's files deserves a look (a "review" flag; the score is not changed).
-
-    ``known``: the starter's and the solution's files, whose own uses of a pattern are fine.
-    """
-    found = []
-    for rel, data in editable.items():
-        text = data.decode("utf-8", "replace")
-        ok = " ".join(files.get(rel, b"").decode("utf-8", "replace") for files in known)
-        reference = lab.files[rel].removesuffix(".py").replace("/", ".")
-        for pattern in (*SUSPICIOUS, reference, lab.files[rel]):
-            if pattern in text and pattern not in ok:
-                found.append(f"labs/{lab.id}/{rel} uses {pattern}")
-    return found
-
-
 def _lab_notes(sub: Submission, lab: manifest.Lab, edits: list[tuple[str, str]]) -> list[str]:
     notes = []
     for rel in lab.files:
@@ -436,9 +402,11 @@ def grade(
                     solution = {
                         r: pristine.read(f"solutions/{lab.id}/{r}") or b"" for r in lab.files
                     }
-                    if review := suspicious(lab, editable, starter, solution):
+                    if findings := review.review(lab, editable, starter, solution):
                         lab_result.flags.append("review")
-                        lab_result.instructor_notes += review
+                        lab_result.instructor_notes += [str(f) for f in findings]
+                        if settings.strict:
+                            review.zero(lab_result, findings)
                 result.labs[lab.id] = lab_result
                 reports.write_log(out, sub.id, lab.id, student_run)
             students.append(result)

@@ -32,6 +32,7 @@ import json
 import os
 import random
 import sys
+import time
 
 import _pytest.python
 import _pytest.reports
@@ -126,13 +127,14 @@ def _changed(before, namespaces):
 
 def _build():
     """Everything the hooks use, captured now, before any student code runs, in closures only."""
-    getpid, read, write, dumps, hmac_new, sha256 = (
+    getpid, read, write, dumps, hmac_new, sha256, sleep = (
         os.getpid,
         os.read,
         os.write,
         json.dumps,
         hmac.new,
         hashlib.sha256,
+        time.sleep,
     )
     report_dict = _pytest.reports.BaseReport.__dict__["__dict__"].__get__
     longreprtext = _pytest.reports.BaseReport.__dict__["longreprtext"].fget
@@ -232,7 +234,7 @@ def _build():
         """
         if getpid() != pid:
             while True:
-                os.pause()
+                sleep(3600)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(config):

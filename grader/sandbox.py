@@ -156,7 +156,7 @@ def claim_uids(count: int) -> tuple[list[Account], list[int]]:
         except BlockingIOError:
             os.close(fd)
             continue
-        slots.append(Account(f"grader{index - 1}", uid, uid))
+        slots.append(Account(f"uid{uid}", uid, uid))
         locks.append(fd)
     return slots, locks
 
