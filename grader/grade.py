@@ -14,6 +14,7 @@ import json
 import os
 import queue
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -148,7 +149,10 @@ class Runner:
         if self.isolation.jail:
             self.etc = sandbox.write_etc(base / "etc", self.isolation.accounts)
             connections = database.ROLE_CONNECTIONS * (settings.workers + 1) + 10
-            self.server = database.Server(base / "db", connections).start()
+            try:
+                self.server = database.Server(base / "db", connections).start()
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                raise GradingError(f"could not start the grader's own PostgreSQL: {exc}") from exc
             self.admin_dsn = self.server.admin_dsn
             socket_dir = sandbox.JAIL_SOCKET_DIR
             self.isolation.notes.append(

@@ -181,3 +181,13 @@ def test_grading_from_a_checkout_in_a_private_folder_changes_no_permission(tmp_p
         assert "labs/01/calc.py line 4: imports importlib" in feedback
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def test_without_bubblewrap_the_summary_says_so_and_the_fallback_confines(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "BWRAP", None)
+    isolation = sandbox.detect(1, "postgresql://nobody@db.invalid/postgres", scratch=tmp_path)
+    try:
+        assert not isolation.jail
+        assert any("no bubblewrap jail (bwrap is not installed" in n for n in isolation.describe())
+    finally:
+        sandbox.release(isolation.locks)
