@@ -69,30 +69,10 @@ WATCHED_CLASSES = (
     pluggy.PluginManager,
 )
 WATCHED_MODULES = (_pytest.runner, _pytest.reports, _pytest.python, pluggy._callers)
+# Checked before every test record (the rest of the watched namespaces: see tampered()).
+PER_REPORT = frozenset({"BaseReport", "TestReport", "_grader_harness"})
 # pytest itself sets attributes on Function at run time: only these of its methods are watched.
 WATCHED_METHODS = ((_pytest.python.Function, ("runtest", "setup", "_getobj")),)
-
-
-def _fingerprint(value):
-    """What must stay the same about one attribute: the object itself and, for a function (or a
-    descriptor made of functions), its code, defaults and closure cells."""
-    parts = [value]
-    inner = [value]
-    if isinstance(value, (classmethod, staticmethod)):
-        inner = [value.__func__]
-    elif isinstance(value, property):
-        inner = [value.fget, value.fset, value.fdel]
-    for func in inner:
-        code = getattr(func, "__code__", None) if callable(func) else None
-        if code is None:
-            continue
-        parts += [func, code, func.__defaults__, func.__kwdefaults__]
-        for cell in func.__closure__ or ():
-            try:
-                parts.append(cell.cell_contents)
-            except ValueError:  # an empty cell
-                parts.append(None)
-    return tuple(parts)
 
 
 class _Attributes:
@@ -105,28 +85,60 @@ class _Attributes:
         return [(name, self.cls.__dict__.get(name)) for name in self.names]
 
 
-def _snapshot(namespaces):
-    return {
-        (label, name): _fingerprint(value)
-        for label, namespace in namespaces
-        for name, value in list(namespace.items())
-    }
-
-
-def _changed(before, namespaces):
-    now = _snapshot(namespaces)
-    names = set()
-    for key in before.keys() | now.keys():
-        old, new = before.get(key), now.get(key)
-        if old is None or new is None or len(old) != len(new):
-            names.add(f"{key[0]}.{key[1]}")
-        elif any(a is not b for a, b in zip(old, new, strict=True)):
-            names.add(f"{key[0]}.{key[1]}")
-    return sorted(names)
-
-
 def _build():
-    """Everything the hooks use, captured now, before any student code runs, in closures only."""
+    """Everything the hooks use, captured now, before any student code runs, in closures only:
+    replacing a module attribute afterwards changes nothing the hooks call."""
+    here = os.path.realpath(__file__)
+    realpath, basename = os.path.realpath, os.path.basename
+    classmethod_, staticmethod_, property_, type_of = classmethod, staticmethod, property, type
+
+    def fingerprint(value, seen=None):
+        """What must stay the same about one attribute: the object itself and, for a function (or
+        a descriptor made of functions), its code, defaults and closure cells; for this module's
+        own functions, the same of every function in their closures, all the way down."""
+        seen = set() if seen is None else seen
+        parts = [value]
+        inner = [value]
+        if isinstance(value, (classmethod_, staticmethod_)):
+            inner = [value.__func__]
+        elif isinstance(value, property_):
+            inner = [value.fget, value.fset, value.fdel]
+        for func in inner:
+            code = getattr(func, "__code__", None) if callable(func) else None
+            if code is None or id(func) in seen:
+                continue
+            seen.add(id(func))
+            parts += [func, code, func.__defaults__, func.__kwdefaults__]
+            for cell in func.__closure__ or ():
+                try:
+                    contents = cell.cell_contents
+                except ValueError:  # an empty cell
+                    contents = None
+                parts.append(contents)
+                if code.co_filename == __file__ and callable(contents):
+                    parts += fingerprint(contents, seen)
+        return tuple(parts)
+
+    def snapshot(namespaces):
+        seen = set()  # a function shared by several hooks is fingerprinted once, under the first
+        return {
+            (label, name): fingerprint(value, seen)
+            for label, namespace in namespaces
+            for name, value in list(namespace.items())
+        }
+
+    def changed(before, namespaces):
+        now = snapshot(namespaces)
+        labels = {label for label, _ in namespaces}
+        names = set()
+        for key in {k for k in before if k[0] in labels} | now.keys():
+            old, new = before.get(key), now.get(key)
+            if old is None or new is None or len(old) != len(new):
+                names.add(f"{key[0]}.{key[1]}")
+            elif any(a is not b for a, b in zip(old, new, strict=True)):
+                names.add(f"{key[0]}.{key[1]}")
+        return sorted(names)
+
     getpid, read, write, dumps, hmac_new, sha256, sleep = (
         os.getpid,
         os.read,
@@ -150,9 +162,9 @@ def _build():
             os.set_inheritable(fd, False)  # a subprocess (lab 06 runs pytest itself) gets neither
     pid = getpid()
     seq = [0]
-    state = {"pm": None, "tampered": [], "watched": None}
+    state = {"pm": None, "tampered": [], "watched": None, "checks": 0}
     allowed_roots = tuple(
-        os.path.realpath(p) + os.sep for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}
+        realpath(p) + os.sep for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}
     )
 
     def emit(record):
@@ -175,6 +187,8 @@ def _build():
         while line:
             line = line[write(out_fd, line) :]
 
+    real = {}
+
     def alien_hooks():
         """Hook implementations from anywhere but pytest, plugins, conftests or the lab's tests."""
         pm = state["pm"]
@@ -184,18 +198,27 @@ def _build():
         for name in OUTCOME_HOOKS:
             for impl in getattr(pm.hook, name).get_hookimpls():
                 code = getattr(impl.function, "__code__", None)
-                filename = os.path.realpath(code.co_filename) if code else "?"
-                if filename.startswith(allowed_roots) or filename == os.path.realpath(__file__):
+                filename = real.get(code.co_filename) if code else "?"
+                if filename is None:  # a system call per new file, not per record
+                    filename = real[code.co_filename] = realpath(code.co_filename)
+                if filename.startswith(allowed_roots) or filename == here:
                     continue
-                if os.path.basename(filename) == "conftest.py" or "/tests/" in filename:
+                if basename(filename) == "conftest.py" or "/tests/" in filename:
                     continue
                 found.append(f"hook {name} from {filename}")
         return found
 
-    def tampered():
-        """What changed since import (the first time it is seen, it is also recorded)."""
+    def tampered(everything=False):
+        """What changed since import (the first time it is seen, it is also recorded). Per test
+        report: the report classes, this module and the hooks (about a millisecond); all the
+        watched modules and classes at the start, every 20th report and at the end."""
         watched = state["watched"]
-        names = _changed(watched[0], watched[1]) + alien_hooks() if watched else []
+        state["checks"] += 1
+        if watched and not everything and state["checks"] % 20:
+            namespaces = [(label, ns) for label, ns in watched[1] if label in PER_REPORT]
+        else:
+            namespaces = watched[1] if watched else []
+        names = changed(watched[0], namespaces) + alien_hooks() if watched else []
         new = [n for n in names if n not in state["tampered"]]
         state["tampered"] += new
         return list(state["tampered"])
@@ -203,7 +226,7 @@ def _build():
     def outcome_of(report):
         """A report's fields from its own ``__dict__``: a class-level descriptor cannot lie."""
         fields = report_dict(report)
-        problems = [] if type(report) is test_report else ["a report of a foreign class"]
+        problems = [] if type_of(report) is test_report else ["a report of a foreign class"]
         return fields, problems
 
     def message(report):
@@ -264,7 +287,7 @@ def _build():
             {"nodeid": item.nodeid, "task": task_of(item), "file": item.path.name}
             for item in session.items
         ]
-        emit({"kind": "collected", "items": items, "tampered": tampered()})
+        emit({"kind": "collected", "items": items, "tampered": tampered(everything=True)})
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(item, nextitem):
@@ -291,7 +314,9 @@ def _build():
         emit(record)
 
     def pytest_sessionfinish(session, exitstatus):
-        emit({"kind": "finish", "exitstatus": int(exitstatus), "tampered": tampered()})
+        emit(
+            {"kind": "finish", "exitstatus": int(exitstatus), "tampered": tampered(everything=True)}
+        )
 
     def watched():
         namespaces = (
@@ -300,7 +325,7 @@ def _build():
             + [(__name__, sys.modules[__name__].__dict__)]
             + [(cls.__qualname__, _Attributes(cls, names)) for cls, names in WATCHED_METHODS]
         )
-        return _snapshot(namespaces), namespaces
+        return snapshot(namespaces), namespaces
 
     hooks = {
         f.__name__: f

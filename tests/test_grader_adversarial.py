@@ -207,7 +207,7 @@ def test_what_a_run_leaves_or_breaks_out_to_never_reaches_the_host(batch):
     ("student", "why"),
     [
         ("forge_outcome_descriptor", "TestReport.outcome"),
-        ("forge_emit_wrap", "_grader_harness.pytest_"),
+        ("forge_emit_wrap", "sentinels wrong"),
         ("forge_key_from_closure", "not signed by the harness"),
     ],
 )
