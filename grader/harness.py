@@ -10,7 +10,7 @@ hands it, through the environment variable ``GRADER_HARNESS`` = ``"<keyfd>:<outf
   sees as forged;
 - a file descriptor to append records to (its file is outside the run's jail);
 - the file name of the grader's sentinel tests. They look like the lab's own (names, file, task
-  marker) and run at random places among them.
+  marker) and run at random places among them, after the first.
 
 Each record is one line: JSON, a space, and the HMAC-SHA256 of the JSON under that record's key.
 Records come only from the process that loaded the plugin (a fork inherits the descriptors but
@@ -279,7 +279,9 @@ def _build():
             chosen = [item for item in items if item.path.name == sentinel]
             rest = [item for item in items if item.path.name != sentinel]
             for item in chosen:
-                rest.insert(shuffle_at(len(rest) + 1), item)
+                # Never first: a lab that loads the student's file in its first test (rather
+                # than at import) has it loaded, with whatever it patches, before any sentinel.
+                rest.insert(shuffle_at(1, len(rest) + 1) if rest else 0, item)
             items[:] = rest
 
     def pytest_collection_finish(session):
