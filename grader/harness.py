@@ -45,6 +45,7 @@ import pytest
 ENV = "GRADER_HARNESS"
 MESSAGE_LIMIT = 6000  # characters of a failure kept in a record; the grader trims further
 KEY_SIZE = 32
+REPLACED = "the results descriptor (something else was put behind it)"
 
 # Hooks whose implementations decide or carry a test's outcome.
 OUTCOME_HOOKS = (
@@ -139,10 +140,11 @@ def _build():
                 names.add(f"{key[0]}.{key[1]}")
         return sorted(names)
 
-    getpid, read, write, dumps, hmac_new, sha256, sleep = (
+    getpid, read, write, fstat, dumps, hmac_new, sha256, sleep = (
         os.getpid,
         os.read,
         os.write,
+        os.fstat,
         json.dumps,
         hmac.new,
         hashlib.sha256,
@@ -153,13 +155,17 @@ def _build():
     test_report = _pytest.reports.TestReport
     shuffle_at = random.SystemRandom().randrange
     config = os.environ.pop(ENV, None)
-    key_fd = out_fd = None
+    key_fd = out_fd = out_spare = out_file = None
     sentinel = ""
     if config:
         key_fd_text, out_fd_text, sentinel = config.split(":", 2)
         key_fd, out_fd = int(key_fd_text), int(out_fd_text)
         for fd in (key_fd, out_fd):
             os.set_inheritable(fd, False)  # a subprocess (lab 06 runs pytest itself) gets neither
+        # Which file the results go to, and a second descriptor to it: code that puts something
+        # else behind out_fd (os.dup2) to hide the harness's records is reported through this one.
+        out_file = (fstat(out_fd).st_dev, fstat(out_fd).st_ino)
+        out_spare = os.dup(out_fd)
     pid = getpid()
     seq = [0]
     state = {"pm": None, "tampered": [], "watched": None, "checks": 0}
@@ -170,6 +176,16 @@ def _build():
     def emit(record):
         if out_fd is None or getpid() != pid:
             return
+        target = out_fd
+        try:
+            replaced = (fstat(out_fd).st_dev, fstat(out_fd).st_ino) != out_file
+        except OSError:
+            replaced = True
+        if replaced:
+            target = out_spare
+            if REPLACED not in state["tampered"]:
+                state["tampered"].append(REPLACED)
+            record = {**record, "tampered": list(state["tampered"])}
         record = {"seq": seq[0], "pid": pid, **record}
         seq[0] += 1
         data = dumps(record, sort_keys=True).encode()
@@ -185,7 +201,7 @@ def _build():
         del key
         line = data + b" " + signature + b"\n"
         while line:
-            line = line[write(out_fd, line) :]
+            line = line[write(target, line) :]
 
     real = {}
 

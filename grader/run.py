@@ -129,17 +129,31 @@ def record_key(master: bytes, seq: int) -> bytes:
     return hmac.new(master, b"record %d" % seq, sha256).digest()
 
 
-def _key_pipe(master: bytes) -> int:
-    """A pipe holding the keys of the first records in order; returns its read end."""
+def _key_pipe(master: bytes) -> tuple[int, int]:
+    """A pipe holding the keys of the first records in order: its read end, and how many keys."""
     read, write = os.pipe()
     try:
         fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, RECORD_KEYS * KEY_SIZE)
     except OSError:
         pass  # the default 64 KiB still holds 2048 keys
-    room = fcntl.fcntl(write, fcntl.F_GETPIPE_SZ) // KEY_SIZE
-    os.write(write, b"".join(record_key(master, i) for i in range(min(room, RECORD_KEYS))))
+    count = min(fcntl.fcntl(write, fcntl.F_GETPIPE_SZ) // KEY_SIZE, RECORD_KEYS)
+    os.write(write, b"".join(record_key(master, i) for i in range(count)))
     os.close(write)
-    return read
+    return read, count
+
+
+def _keys_left(fd: int) -> int:
+    """How many whole keys nobody read from the key pipe (the grader's own copy of its read end)."""
+    os.set_blocking(fd, False)
+    left = 0
+    try:
+        while chunk := os.read(fd, 65536):
+            left += len(chunk)
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(fd)
+    return left // KEY_SIZE
 
 
 def _env(request: Request, harness_dir: Path) -> dict[str, str]:
@@ -168,7 +182,11 @@ def _env(request: Request, harness_dir: Path) -> dict[str, str]:
 def execute(request: Request, harness_dir: Path) -> Run:
     """Run pytest on ``labs/<id>`` in the workspace, wait (bounded), verify and read the records."""
     master = secrets.token_bytes(32)
-    key_fd = _key_pipe(master)
+    key_fd, keys_written = _key_pipe(master)
+    # The grader's own copy of the read end: afterwards, what is left tells how many keys were
+    # taken, to compare with the records that arrived (a forger that hides the harness's records
+    # behind os.dup2 still makes the harness take keys for them).
+    keys_copy = os.dup(key_fd)
     results_path = request.private / f"results-{secrets.token_hex(8)}.jsonl"
     log_path = request.private / "output.log"
     out_fd = os.open(results_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
@@ -218,6 +236,7 @@ def execute(request: Request, harness_dir: Path) -> Run:
         command = [sys.executable, "-I", "-S", str(sandbox.CONFINE), str(orders_read)]
     started = time.monotonic()
     run = Run()
+    process = None
     try:
         process = subprocess.Popen(
             command,
@@ -233,6 +252,8 @@ def execute(request: Request, harness_dir: Path) -> Run:
         os.close(out_fd)
         os.close(key_fd)
         os.close(log_fd)
+        if process is None:
+            os.close(keys_copy)
     try:
         run.returncode = process.wait(timeout=request.limits.timeout)
     except subprocess.TimeoutExpired:
@@ -246,7 +267,14 @@ def execute(request: Request, harness_dir: Path) -> Run:
             sandbox.kill_account(request.account.uid)
     run.seconds = round(time.monotonic() - started, 3)
     run.log = _tail(log_path)
-    _read_records(run, results_path, master, request)
+    accepted = _read_records(run, results_path, master, request)
+    taken = keys_written - _keys_left(keys_copy)
+    # A run killed while signing may have taken one key for a record it never wrote.
+    if taken > accepted + (0 if run.finished else 1):
+        run.integrity.append(
+            f"results channel: {taken} keys taken for {accepted} records that arrived "
+            "(records hidden, or keys taken by someone else)"
+        )
     if run.returncode == 111 and not run.collected:
         run.integrity.append("the grader could not confine the run (see the log)")
     return run
@@ -264,7 +292,8 @@ def _normalise(nodeid: str) -> str:
     return HIDDEN_FOLDER.sub("hidden", nodeid)
 
 
-def _read_records(run: Run, path: Path, master: bytes, request: Request) -> None:
+def _read_records(run: Run, path: Path, master: bytes, request: Request) -> int:
+    """Check and read the records; returns how many were genuine and in order."""
     expected_seq, pid, bad = 0, None, 0
     phases: dict[str, dict[str, dict]] = {}
     tampered: list[str] = []
@@ -308,6 +337,7 @@ def _read_records(run: Run, path: Path, master: bytes, request: Request) -> None
         run.tests[nodeid] = _combine(by_phase, tasks.get(nodeid))
     if request.sentinels is not None:
         _check_sentinels(run, request.sentinels)
+    return expected_seq
 
 
 def _combine(by_phase: dict[str, dict], task: int | None) -> TestOutcome:
