@@ -209,7 +209,7 @@ def test_what_a_run_leaves_or_breaks_out_to_never_reaches_the_host(batch):
         ("forge_outcome_descriptor", "TestReport.outcome"),
         ("forge_emit_wrap", "sentinels wrong"),
         ("forge_key_from_closure", "not signed by the harness"),
-        ("forge_dup2", "the results descriptor"),
+        ("forge_dup2", "keys taken for"),
     ],
 )
 def test_each_forgery_is_named_in_the_instructors_log(batch, student, why):
