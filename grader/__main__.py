@@ -112,6 +112,11 @@ def _parser() -> argparse.ArgumentParser:
         help="do not isolate the network (when a namespace breaks something)",
     )
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    grade.add_argument(
+        "--strict",
+        action="store_true",
+        help="a file the static review flags scores its lab 0 (default: flagged for review only)",
+    )
     _add_limits(grade)
 
     gradescope = commands.add_parser("gradescope", help="grade inside a Gradescope autograder")
@@ -195,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             force=args.force,
             isolate_network=not args.no_netns,
             progress=not args.quiet,
+            strict=args.strict,
         )
         try:
             book = grade.grade(args.submissions, args.out, settings)

@@ -17,6 +17,7 @@ import json
 import os
 import queue
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from grader import capacity, database, infra, manifest, reports, run, sandbox, scoring, workspace
+from grader import capacity, database, infra, manifest, reports, review, run, sandbox, scoring, workspace
 from grader.progress import Progress
 from grader.submission import (
     Submission,
@@ -50,6 +51,7 @@ class Settings:
     isolate_network: bool = True
     progress: bool = True
     reference_cache: Path | None = None  # where the solution's runs are cached (default: out)
+    strict: bool = False  # a file the review flags scores its lab 0 (grader.review)
 
     @property
     def workers(self) -> int:
@@ -152,14 +154,31 @@ class Runner:
         self.base = base
         self.pristine = pristine
         self.admin_dsn = admin_dsn
-        self.isolation = sandbox.detect(settings.workers, admin_dsn, settings.isolate_network)
-        if self.isolation.accounts:
-            exe = Path(sys.executable)
-            self.isolation.notes += sandbox.grant_traversal([exe, exe.resolve(), base])
+        self.isolation = sandbox.detect(
+            settings.workers, admin_dsn, settings.isolate_network, scratch=base / "probe"
+        )
         self.harness_dir = run.harness_folder(base)
-        net = self.isolation.net
-        socket_dir = self.isolation.socket_dir if net != "none" else None
-        self.databases = database.Pool(admin_dsn, socket_dir, ahead=settings.workers + 1)
+        self.server: database.Server | None = None
+        if self.isolation.jail:
+            self.etc = sandbox.write_etc(base / "etc", self.isolation.accounts)
+            connections = database.ROLE_CONNECTIONS * (settings.workers + 1) + 10
+            try:
+                self.server = database.Server(base / "db", connections).start()
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                raise GradingError(f"could not start the grader's own PostgreSQL: {exc}") from exc
+            self.admin_dsn = self.server.admin_dsn
+            socket_dir = sandbox.JAIL_SOCKET_DIR
+            self.isolation.notes.append(
+                f"database: the grader's own PostgreSQL for this batch (started in "
+                f"{self.server.seconds:g} s), its socket only, a password role per run"
+            )
+        else:
+            if self.isolation.accounts:
+                exe = Path(sys.executable)
+                self.isolation.notes += sandbox.grant_traversal([exe, exe.resolve(), base])
+            net = self.isolation.net
+            socket_dir = self.isolation.socket_dir if net != "none" else None
+        self.databases = database.Pool(self.admin_dsn, socket_dir, ahead=settings.workers + 1)
         self.slots: queue.Queue[int] = queue.Queue()
         for slot in range(settings.workers):
             self.slots.put(slot)
@@ -184,10 +203,13 @@ class Runner:
         jobdir = Path(tempfile.mkdtemp(prefix=f"{job.student[:16]}-{job.lab.id}-", dir=self.base))
         db = None
         try:
-            if account is not None:
+            if account is not None and not self.isolation.jail:
                 os.chown(jobdir, 0, account.gid)  # only this slot's account may enter
-            os.chmod(jobdir, 0o750)
-            sentinels = workspace.Sentinels.random()
+            os.chmod(jobdir, 0o700 if self.isolation.jail else 0o750)
+            sentinels = workspace.Sentinels.random(
+                self.pristine.path / "labs" / job.lab.id / "tests",
+                tuple(task.number for task in job.lab.tasks),
+            )
             ws = workspace.build(
                 self.pristine,
                 jobdir / "ws",
@@ -200,9 +222,14 @@ class Runner:
             tmp = jobdir / "tmp"
             tmp.mkdir()
             os.chmod(tmp, 0o700)
-            if account is not None:
+            if account is not None and not self.isolation.jail:
                 os.chown(tmp, account.uid, account.gid)
             net = self.isolation.net
+            jail = None
+            if self.isolation.jail:
+                jail = sandbox.Jail(
+                    ws.path, self.harness_dir, self.etc, self.server.socket, network=net == "jail"
+                )
             db = self.databases.take()
             request = run.Request(
                 workspace=ws.path,
@@ -214,6 +241,7 @@ class Runner:
                 account=account,
                 net=net,
                 sentinels=sentinels,
+                jail=jail,
             )
             result = run.execute(request, self.harness_dir)
             result.account = account.name if account else ""
@@ -226,6 +254,8 @@ class Runner:
 
     def close(self) -> None:
         self.databases.close()
+        if self.server is not None:
+            self.server.stop()
         sandbox.release(self.isolation.locks)
 
 
@@ -298,41 +328,6 @@ def _run_all(runner: Runner, jobs: list[Job], settings: Settings, progress: Prog
                 future.cancel()
             raise
     return outcomes
-
-
-# Source patterns worth an instructor's look when the starter does not have them: reaching into
-# pytest or the grader, the lab's solution or reference module, the interpreter's internals.
-SUSPICIOUS = (
-    "_pytest",
-    "pluggy",
-    "GRADER_HARNESS",
-    "_grader_harness",
-    "solutions/",
-    "os._exit",
-    "gc.get_objects",
-    "sys._getframe",
-    "ctypes",
-    "sys.modules",
-    "__builtins__",
-)
-
-
-def suspicious(
-    lab: manifest.Lab, editable: dict[str, bytes], *known: dict[str, bytes]
-) -> list[str]:
-    """What in the student's files deserves a look (a "review" flag; the score is not changed).
-
-    ``known``: the starter's and the solution's files, whose own uses of a pattern are fine.
-    """
-    found = []
-    for rel, data in editable.items():
-        text = data.decode("utf-8", "replace")
-        ok = " ".join(files.get(rel, b"").decode("utf-8", "replace") for files in known)
-        reference = lab.files[rel].removesuffix(".py").replace("/", ".")
-        for pattern in (*SUSPICIOUS, reference, lab.files[rel]):
-            if pattern in text and pattern not in ok:
-                found.append(f"labs/{lab.id}/{rel} uses {pattern}")
-    return found
 
 
 def _lab_notes(sub: Submission, lab: manifest.Lab, edits: list[tuple[str, str]]) -> list[str]:
@@ -496,9 +491,11 @@ def grade(
                     solution = {
                         r: pristine.read(f"solutions/{lab.id}/{r}") or b"" for r in lab.files
                     }
-                    if review := suspicious(lab, editable, starter, solution):
+                    if findings := review.review(lab, editable, starter, solution):
                         lab_result.flags.append("review")
-                        lab_result.instructor_notes += review
+                        lab_result.instructor_notes += [str(f) for f in findings]
+                        if settings.strict:
+                            review.zero(lab_result, findings)
                 result.labs[lab.id] = lab_result
                 reports.write_log(out, sub.id, lab.id, outcome.run)
             students.append(result)
