@@ -26,7 +26,18 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from grader import capacity, database, infra, manifest, reports, review, run, sandbox, scoring, workspace
+from grader import (
+    capacity,
+    database,
+    infra,
+    manifest,
+    reports,
+    review,
+    run,
+    sandbox,
+    scoring,
+    workspace,
+)
 from grader.progress import Progress
 from grader.submission import (
     Submission,

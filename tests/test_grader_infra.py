@@ -167,12 +167,14 @@ def test_a_grader_killed_with_sigkill_is_cleaned_up_by_the_next(tmp_path):
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 60
+    own_server = False  # in a jail the batch's databases live in its own server, in its folder
     while time.monotonic() < deadline:
         folders, names = _leftovers(killed.pid)
-        if folders and names:
+        own_server = any((folder / "db").is_dir() for folder in folders)
+        if folders and (names or own_server):
             break
         time.sleep(0.2)
-    assert folders and names, "the grader never made its folder and databases"
+    assert folders and (names or own_server), "the grader never made its folder and databases"
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     time.sleep(3)  # the run it started ends by itself (a perfect submission is quick)
