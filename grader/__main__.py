@@ -99,7 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("submissions", type=Path, help="one folder, .zip or .tar.gz per student")
     grade.add_argument("--out", type=Path, required=True, help="where the reports go")
     grade.add_argument("--labs", type=_labs_arg, help="only these labs, e.g. 00,03")
-    grade.add_argument("--jobs", type=int, default=0, help="parallel runs (default: cores)")
+    grade.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="parallel runs (default: the cores, fewer under a cgroup CPU quota or memory limit)",
+    )
     grade.add_argument(
         "--hidden-tests",
         type=Path,
@@ -113,6 +118,11 @@ def _parser() -> argparse.ArgumentParser:
         help="do not isolate the network (when a namespace breaks something)",
     )
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    grade.add_argument(
+        "--strict",
+        action="store_true",
+        help="a file the static review flags scores its lab 0 (default: flagged for review only)",
+    )
     _add_limits(grade)
 
     gradescope = commands.add_parser("gradescope", help="grade inside a Gradescope autograder")
@@ -124,6 +134,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     gradescope.add_argument("--labs", type=_labs_arg, help="only these labs")
     gradescope.add_argument("--hidden-tests", type=Path, metavar="DIR")
+    gradescope.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="parallel runs (default: from the container's CPU quota and memory limit)",
+    )
+    gradescope.add_argument(
+        "--prepare",
+        action="store_true",
+        help="setup.sh: grade each lab's solution once and cache it for every submission",
+    )
     _add_limits(gradescope)
 
     bundle = commands.add_parser("gradescope-bundle", help="write the zip to upload to Gradescope")
@@ -185,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             force=args.force,
             isolate_network=not args.no_netns,
             progress=not args.quiet,
+            strict=args.strict,
         )
         try:
             book = grade.grade(args.submissions, args.out, settings)
@@ -196,8 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "gradescope":
         from grader import gradescope
 
+        if args.prepare:
+            return gradescope.main_prepare(
+                args.root, args.labs, args.hidden_tests, _limits(args), args.jobs
+            )
         return gradescope.main_run(
-            args.root, args.autograder, args.labs, args.hidden_tests, _limits(args)
+            args.root, args.autograder, args.labs, args.hidden_tests, _limits(args), args.jobs
         )
     if args.command == "gradescope-bundle":
         from grader import gradescope

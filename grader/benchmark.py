@@ -48,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
             root=args.root, labs=list(labs), jobs=args.jobs, force=True, limits=run.Limits()
         )
         started = time.monotonic()
-        book = grade.grade(base / "submissions", base / "out", settings)
+        try:
+            book = grade.grade(base / "submissions", base / "out", settings)
+        except grade.GradingError as exc:
+            print(f"python -m grader.benchmark: {exc}")
+            return 2
         seconds = time.monotonic() - started
     finally:
         shutil.rmtree(base, ignore_errors=True)

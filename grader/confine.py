@@ -1,20 +1,22 @@
-"""Start one graded test run confined: own network namespace, resource limits, unprivileged user.
+"""Start one graded test run confined: resource limits, an unprivileged uid, maybe its own network.
 
 Run as ``python -I -S confine.py <fd>`` (standard library only, no site-packages: it runs as root
-before dropping privileges, so it must not import anything a student could shadow). It reads its
-orders as JSON from the pipe ``<fd>``::
+before dropping privileges, so it must not import anything a student could shadow), inside a
+bubblewrap jail (``grader.sandbox``) or, as a fallback, on the host. It reads its orders as JSON
+from the pipe ``<fd>``::
 
     {"argv": [...], "env": {...}, "cwd": "...", "uid": 1001 | null, "gid": 1001 | null,
      "net": "netns" | "userns" | "none", "limits": {"AS": bytes, "NPROC": n, ...},
-     "key": "<hex>", "out_fd": 5, "sentinel": "sentinel_x.py"}
+     "key_fd": 4, "out_fd": 5, "sentinel": "test_x.py"}
 
 then, in this order: leaves the network (a namespace of its own has nothing but its own loopback,
 which it brings up so tests can serve apps on 127.0.0.1; the host's 127.0.0.1 is out of reach, and
 a PostgreSQL unix socket is a file, so the database still works), sets the limits, ignores
 SIGXFSZ (a write past the file-size limit then fails with an error the test sees, instead of
 killing the run), drops to ``uid``/``gid`` with no supplementary groups, puts the key in a
-fresh pipe for the harness plugin, and replaces itself with ``argv``. Exit status 111: confinement
-failed.
+hands the harness plugin its two descriptors (the per-record keys the grader wrote ahead, the results
+channel), and replaces itself with ``argv``. No key ever passes through here: the grader keeps the
+master key. Exit status 111: confinement failed.
 """
 
 import ctypes
@@ -79,12 +81,12 @@ def main() -> None:
         print(f"grader: could not confine the run: {exc}", file=sys.stderr, flush=True)
         os._exit(111)
     env = dict(orders["env"])
-    if orders.get("key"):
-        read, write = os.pipe()
-        os.write(write, bytes.fromhex(orders["key"]))
-        os.close(write)
-        os.set_inheritable(read, True)
-        env["GRADER_HARNESS"] = f"{read}:{orders['out_fd']}:{orders.get('sentinel', '')}"
+    if orders.get("key_fd") is not None:
+        for fd in (orders["key_fd"], orders["out_fd"]):
+            os.set_inheritable(fd, True)
+        env["GRADER_HARNESS"] = (
+            f"{orders['key_fd']}:{orders['out_fd']}:{orders.get('sentinel', '')}"
+        )
     os.execve(orders["argv"][0], orders["argv"], env)
 
 

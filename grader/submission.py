@@ -8,15 +8,22 @@ capped, so a zip bomb is refused after reading at most ``FILE_LIMIT`` bytes of o
 
 A clone packed with a top folder (``alice-labs/labs/01/db.py``) is found by its ``labs/`` folder.
 An upload without any ``labs/`` folder (just ``db.py``) is matched by file name.
+
+Whatever a submission holds, reading it never raises anything but :class:`SubmissionError`, and
+every name that reaches a report is printable UTF-8 (see :func:`shown`). Each entry gets a
+student id once and for good (:func:`assign_ids`), remembered in ``<out>/.ids.json``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import stat
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -26,18 +33,91 @@ ENTRY_LIMIT = 50_000  # entries looked at per submission
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz")
 IGNORED_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pgdata", ".pytest_cache"}
 CONFIG_FILES = {"pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "labs/manifest.toml"}
+DEPTH_LIMIT = 40  # folders below a submission's root; a clone's deepest is a handful
+ID_LIMIT = 64  # characters of a student id (a folder name, a gradebook cell)
+# Names the grader writes in its output folder: no student may have one as an id. (Ids never start
+# with "_" or "." either, so whatever internal name comes next is reserved too.)
+RESERVED_IDS = {"gradebook.csv", "summary.html"}
+IDS_FILE = ".ids.json"
 
 
 class SubmissionError(ValueError):
     """A submission that cannot be read at all (not an archive, corrupt, too big)."""
 
 
+def shown(text: str) -> str:
+    """``text`` safe for any report: bytes that are not UTF-8 and control characters escaped."""
+    text = os.fsencode(text).decode("utf-8", "backslashreplace") if _not_utf8(text) else text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
+def _not_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # surrogates: a file name's bytes that were not UTF-8
+        return True
+    return False
+
+
 def student_id(entry: Path) -> str:
+    """The id an entry asks for: its name without the archive suffix, in safe characters."""
     name = entry.name
     for suffix in ARCHIVE_SUFFIXES:
-        if entry.is_file() and name.endswith(suffix):
+        if name.endswith(suffix) and not entry.is_dir():
             name = name[: -len(suffix)]
-    return re.sub(r"[^\w.@-]", "_", name).strip(".") or "student"
+    name = re.sub(r"[^\w.@-]", "_", name, flags=re.ASCII).lstrip("._").rstrip(".")
+    if len(name) > ID_LIMIT:  # a hash of the whole name keeps two long names apart
+        name = f"{name[: ID_LIMIT - 9]}-{internal_id(entry)[:8]}"
+    return name or "student"
+
+
+def internal_id(entry: Path) -> str:
+    """The grader's own name for an entry (its runs, its cache): nothing the student chose."""
+    return hashlib.sha256(os.fsencode(entry.name)).hexdigest()[:16]
+
+
+def assign_ids(entries: list[Path], out: Path) -> dict[Path, str]:
+    """A unique id per entry, the same in every batch written to ``out``.
+
+    An entry keeps the id it got the first time (``<out>/.ids.json``); a new entry gets the id its
+    name asks for when no entry has it, else the first free ``<id>-N``, so ``alice/``,
+    ``alice.zip`` and ``alice-2/`` are ``alice``, ``alice-3`` and ``alice-2`` today and tomorrow.
+    """
+    path = out / IDS_FILE
+    try:
+        known: dict[str, str] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    taken = {v.lower() for v in known.values()} | RESERVED_IDS
+    ids: dict[Path, str] = {}
+    wanted = {entry: student_id(entry) for entry in entries}
+    fresh = []
+    for entry in entries:
+        if entry.name in known:
+            ids[entry] = known[entry.name]
+        else:
+            fresh.append(entry)
+    later = []
+    for entry in fresh:  # first come, first served: the plain id goes to the first in name order
+        if wanted[entry].lower() in taken or any(
+            wanted[entry].lower() == wanted[other].lower()
+            for other in fresh
+            if other.name < entry.name
+        ):
+            later.append(entry)
+            continue
+        ids[entry] = wanted[entry]
+        taken.add(wanted[entry].lower())
+    for entry in later:
+        n = 2
+        while f"{wanted[entry]}-{n}".lower() in taken:
+            n += 1
+        ids[entry] = f"{wanted[entry]}-{n}"
+        taken.add(ids[entry].lower())
+    known.update({entry.name: ids[entry] for entry in entries})
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
+    return ids
 
 
 def is_protected(rel: str) -> bool:
@@ -53,6 +133,8 @@ def is_protected(rel: str) -> bool:
 
 def _clean(name: str) -> str | None:
     """A safe relative POSIX path, or None for absolute paths, ``..`` and other oddities."""
+    if shown(name) != name:  # not UTF-8, or control characters: reported, never read
+        return None
     name = name.replace("\\", "/")
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
         return None
@@ -60,6 +142,12 @@ def _clean(name: str) -> str | None:
     if not parts or any(p == ".." for p in parts) or any("\0" in p for p in parts):
         return None
     return "/".join(parts)
+
+
+def _why_skipped(name: str) -> str:
+    if shown(name) != name:
+        return f"{shown(name)}: skipped, the name is not UTF-8 or has control characters"
+    return f"{name!r}: skipped, path escapes the submission"
 
 
 def _wanted(rel: str, editable_names: set[str]) -> bool:
@@ -76,6 +164,7 @@ class Submission:
     files: dict[str, bytes] = field(default_factory=dict)  # relative to the clone's root
     problems: list[str] = field(default_factory=list)  # what was skipped or refused, for feedback
     flat: bool = False  # no labs/ folder: editable files are matched by name
+    key: str = ""  # the grader's internal id (runs, cache): see internal_id
 
     def editable(self, lab_id: str, rel: str) -> bytes | None:
         """The student's version of ``labs/<lab_id>/<rel>``, or None when it is not there."""
@@ -148,7 +237,7 @@ def _from_zip(sub: Submission, editable_names: set[str]) -> None:
         for info in infos:
             rel = _clean(info.filename)
             if rel is None:
-                sub.problems.append(f"{info.filename!r}: skipped, path escapes the submission")
+                sub.problems.append(f"{_why_skipped(info.filename)}")
                 continue
             kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip tool stored no type
             if info.is_dir() or (kind and kind != stat.S_IFREG):
@@ -189,7 +278,7 @@ def _from_tar(sub: Submission, editable_names: set[str]) -> None:
                     break
                 rel = _clean(member.name)
                 if rel is None:
-                    sub.problems.append(f"{member.name!r}: skipped, path escapes the submission")
+                    sub.problems.append(_why_skipped(member.name))
                 elif member.issym() or member.islnk():
                     sub.problems.append(f"{rel}: skipped, a link")
                 elif member.isfile():
@@ -212,50 +301,92 @@ def _from_tar(sub: Submission, editable_names: set[str]) -> None:
                     sub.files[rel] = data
 
 
+def _walk(root: Path, sub: Submission) -> Iterator[str]:
+    """The relative path of every entry below ``root``, without recursion or links."""
+    stack = [("", 0)]
+    while stack:
+        rel_dir, depth = stack.pop()
+        try:
+            with os.scandir(root / rel_dir if rel_dir else root) as found:
+                entries = sorted(found, key=lambda e: e.name)
+        except OSError as exc:
+            sub.problems.append(f"{shown(rel_dir) or '.'}: unreadable folder ({exc.strerror})")
+            continue
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name in IGNORED_DIRS:
+                    continue
+                if depth + 1 >= DEPTH_LIMIT:
+                    sub.problems.append(
+                        f"{shown(rel)}: skipped, folders nested deeper than {DEPTH_LIMIT}"
+                    )
+                    continue
+                stack.append((rel, depth + 1))
+            else:
+                yield rel
+
+
 def _from_folder(sub: Submission, editable_names: set[str]) -> None:
     root = sub.source
     budget = _Budget(sub)
     seen = 0
     has_labs = (root / "labs").is_dir() and not (root / "labs").is_symlink()
     sub.flat = not has_labs
-    for folder, dirs, names in os.walk(root):  # os.walk never follows symlinked folders
-        dirs[:] = [d for d in dirs if d not in IGNORED_DIRS]
-        for name in names:
-            seen += 1
-            if seen > ENTRY_LIMIT:
-                sub.problems.append(f"more than {ENTRY_LIMIT} files: the rest was skipped")
-                return
-            path = Path(folder) / name
-            rel = path.relative_to(root).as_posix()
-            if not _wanted(rel, editable_names):
-                continue
-            info = path.lstat()
-            if stat.S_ISLNK(info.st_mode):
-                sub.problems.append(f"{rel}: skipped, a symbolic link")
-                continue
-            if not stat.S_ISREG(info.st_mode) or not budget.take(rel, info.st_size):
-                continue
-            # O_NOFOLLOW: the file cannot have been swapped for a link since the lstat above.
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(fd, "rb") as stream:
-                data = _read_capped(stream, rel, sub)
-            if data is not None:
-                sub.files[rel] = data
+    for rel in _walk(root, sub):
+        seen += 1
+        if seen > ENTRY_LIMIT:
+            sub.problems.append(f"more than {ENTRY_LIMIT} files: the rest was skipped")
+            return
+        if not _wanted(rel, editable_names):
+            continue
+        if shown(rel) != rel:
+            sub.problems.append(_why_skipped(rel))
+            continue
+        path = root / rel
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            sub.problems.append(f"{rel}: skipped, a symbolic link")
+            continue
+        if not stat.S_ISREG(info.st_mode) or not budget.take(rel, info.st_size):
+            continue
+        # O_NOFOLLOW: the file cannot have been swapped for a link since the lstat above.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as stream:
+            data = _read_capped(stream, rel, sub)
+        if data is not None:
+            sub.files[rel] = data
 
 
-def open_submission(entry: Path, editable_names: set[str]) -> Submission:
-    """Read ``entry``; ``editable_names`` are the base names of every lab's editable files."""
-    sub = Submission(student_id(entry), entry)
-    if entry.is_symlink():
-        raise SubmissionError("a symbolic link, not a folder or an archive")
-    if entry.is_dir():
-        _from_folder(sub, editable_names)
-    elif entry.name.endswith(".zip"):
-        _from_zip(sub, editable_names)
-    elif entry.name.endswith((".tar.gz", ".tgz")):
-        _from_tar(sub, editable_names)
-    else:
-        raise SubmissionError("neither a folder nor a .zip / .tar.gz")
+def open_submission(entry: Path, editable_names: set[str], sid: str | None = None) -> Submission:
+    """Read ``entry``; ``editable_names`` are the base names of every lab's editable files.
+
+    Raises :class:`SubmissionError` (with the reason) for anything that goes wrong: one
+    submission's odd archive or folder must never stop a batch.
+    """
+    sub = Submission(sid or student_id(entry), entry)
+    try:
+        if entry.is_symlink():
+            raise SubmissionError("a symbolic link, not a folder or an archive")
+        if entry.is_dir():
+            _from_folder(sub, editable_names)
+        elif entry.name.endswith(".zip"):
+            _from_zip(sub, editable_names)
+        elif entry.name.endswith((".tar.gz", ".tgz")):
+            _from_tar(sub, editable_names)
+        else:
+            raise SubmissionError("neither a folder nor a .zip / .tar.gz")
+    except SubmissionError:
+        raise
+    except UnicodeDecodeError as exc:  # zipfile: a name flagged UTF-8 that is not
+        raise SubmissionError(
+            f"a file name in the archive is not valid UTF-8 ({exc.reason})"
+        ) from exc
+    except Exception as exc:
+        raise SubmissionError(
+            f"could not be read: {shown(f'{type(exc).__name__}: {exc}')}"
+        ) from exc
+    sub.problems = [shown(p) for p in sub.problems]
     return sub
 
 

@@ -78,8 +78,8 @@ def render(book: Gradebook) -> str:
         html.append("<h2 class='bad'>Problems with the grading itself</h2><ul>")
         html += [f"<li class='bad'>{escape(p)}</li>" for p in book.problems]
         html.append(
-            "</ul><p>The lab's solution should score full marks in the grader: "
-            "fix these before trusting the scores.</p>"
+            "</ul><p>These runs failed for the grader's reasons (the database, the sandbox), "
+            "not the students': they were not cached, so grading the batch again redoes them.</p>"
         )
     html.append("<h2>Score distribution per lab</h2><div class='charts'>")
     for lab_id, lab in book.labs.items():
@@ -114,10 +114,12 @@ def render(book: Gradebook) -> str:
     if flagged or whole:
         html.append("<table><tr><th>student</th><th>lab</th><th>flags</th><th>details</th></tr>")
         for student in whole:
+            # The notes say why (what could not be read, which protected files were edited).
+            notes = student.notes + [n for lab in student.labs.values() for n in lab.notes]
             html.append(
                 f"<tr><td>{escape(student.id)}</td><td>all</td>"
                 f"<td>{escape(', '.join(student.flags))}</td>"
-                f"<td>{escape('; '.join(student.notes[:5]))}</td></tr>"
+                f"<td>{escape('; '.join(notes[:5]))}</td></tr>"
             )
         for student, lab in flagged:
             css = " class='bad'" if "integrity" in lab.flags else ""

@@ -3,8 +3,10 @@
 The pristine copy holds the files git tracks (or, outside git, everything but caches and venvs),
 compiled once, owned by the grader and read-only to everyone else. A workspace is a tree of hard
 links to it (fast: no bytes copied) in which only the lab's editable files are the student's, plus
-the grader's sentinel tests and, if any, the hidden tests. Nothing in a workspace is writable by
-the graded run: pytest gets ``-p no:cacheprovider`` and a private temporary folder instead.
+the grader's sentinel tests and, if any, the hidden tests. It has no ``solutions/`` at all, and
+the student's file also stands IN PLACE of the framework module it rebuilds (``labs/01/db.py`` is
+``sanic_ms/db.py`` too): importing the reference gets the student's own code. Nothing in a
+workspace is writable by the graded run: pytest gets ``-p no:cacheprovider`` and its own /tmp.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import compileall
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -131,43 +134,67 @@ class Pristine:
         return digest.hexdigest()
 
 
-SENTINEL_TEMPLATE = '''"""Grader sentinels: the first must pass, the second must fail."""
-
-import pytest
+SENTINEL_TEMPLATE = """import pytest
 
 
 @pytest.mark.task({task})
 def test_{passing}():
-    assert {value!r} == {value!r}
+    assert sorted({values!r}) == {ordered!r}
 
 
 @pytest.mark.task({task})
 def test_{failing}():
-    assert {value!r} == {other!r}
-'''
+    assert sum({values!r}) == {wrong!r}
+"""
+TEST_NAME = re.compile(r"^\s*(?:async\s+)?def test_(\w+)\(", re.MULTILINE)
 
 
 @dataclass(frozen=True)
 class Sentinels:
-    filename: str  # under labs/NN/tests/, passed to pytest explicitly (no test_ prefix needed)
-    passing: str  # test function names
+    """Two tests the grader adds, one that must pass and one that must fail, made to look like the
+    lab's own: a file named like the lab's test files, names made of the words of its tests, a
+    task marker of the lab; the harness runs them at random places among the lab's tests."""
+
+    filename: str  # under labs/NN/tests/
+    passing: str  # test function names, without "test_"
     failing: str
+    task: int = 1
 
     @classmethod
-    def random(cls) -> Sentinels:
-        return cls(
-            f"sentinel_{secrets.token_hex(4)}.py",
-            f"s{secrets.token_hex(5)}",
-            f"s{secrets.token_hex(5)}",
+    def random(cls, tests_dir: Path | None = None, tasks: tuple[int, ...] = (1,)) -> Sentinels:
+        pick = secrets.SystemRandom()
+        files = (
+            sorted(p for p in tests_dir.glob("*.py")) if tests_dir and tests_dir.is_dir() else []
         )
+        files = [p for p in files if p.name != "__init__.py" and p.name != "conftest.py"]
+        words = [
+            w for p in files for name in TEST_NAME.findall(p.read_text()) for w in name.split("_")
+        ]
+        words = [w for w in words if w.isalpha()] or ["value", "check", "result", "answer", "list"]
+        existing = {p.name for p in files}
+        stem = pick.choice(files).stem if files else "test_lab"
 
-    def source(self, task: int) -> str:
+        def name() -> str:
+            return "_".join(pick.choice(words) for _ in range(pick.randint(2, 4)))
+
+        filename = f"{stem}_{pick.choice(words)}.py"
+        while filename in existing:
+            filename = f"{stem}_{pick.choice(words)}_{pick.choice(words)}.py"
+        passing, failing = name(), name()
+        while failing == passing:
+            failing = name()
+        return cls(filename, passing, failing, pick.choice(tasks or (1,)))
+
+    def source(self, task: int | None = None) -> str:
+        pick = secrets.SystemRandom()
+        values = [pick.randint(1, 99) for _ in range(3)]
         return SENTINEL_TEMPLATE.format(
-            task=task,
+            task=task or self.task,
             passing=self.passing,
             failing=self.failing,
-            value=secrets.token_hex(4),
-            other=secrets.token_hex(4),
+            values=values,
+            ordered=sorted(values),
+            wrong=sum(values) + 1,
         )
 
 
@@ -188,11 +215,10 @@ def build(
 ) -> Workspace:
     """Link the pristine tree into ``dest``; add the student's files, sentinels, hidden tests."""
     dest.mkdir(parents=True)
-    # The lab's own solution stays out of reach of the code being graded (a class repository may
-    # not ship solutions/; the reference run puts the solution in labs/NN like a student's file).
-    withheld = f"solutions/{lab.id}/"
+    # No solutions at all in reach of the code being graded (the reference run puts the solution
+    # in labs/NN like a student's file).
     for rel in pristine.files:
-        if rel.startswith(withheld):
+        if rel.startswith("solutions/"):
             continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -208,12 +234,19 @@ def build(
         # The starter's compiled file could pass for this one (same size, same second).
         for stale in (target.parent / "__pycache__").glob(f"{target.stem}.*.pyc"):
             stale.unlink()
+        # And in place of the reference module it rebuilds: importing sanic_ms.db gets this file.
+        reference = dest / lab.files[rel]
+        if reference.is_file():
+            reference.unlink()
+            os.link(target, reference)
+            for stale in (reference.parent / "__pycache__").glob(f"{reference.stem}.*.pyc"):
+                stale.unlink()
     tests_dir = lab_dir / "tests"
     tests_dir.mkdir(parents=True, exist_ok=True)
     sentinel_path = None
     if sentinels is not None:
         sentinel_path = tests_dir / sentinels.filename
-        sentinel_path.write_text(sentinels.source(lab.tasks[0].number if lab.tasks else 1))
+        sentinel_path.write_text(sentinels.source())
         os.chmod(sentinel_path, 0o644)
     hidden_folder = None
     if hidden is not None and hidden.is_dir():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -45,7 +46,9 @@ def expected() -> dict[str, dict]:
         return tomllib.load(f)
 
 
-def grader(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess:
+def grader(
+    *args: str | Path, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """``python -m grader ...`` from the repository, as an instructor runs it."""
     return subprocess.run(
         [sys.executable, "-m", "grader", *map(str, args)],
@@ -53,6 +56,7 @@ def grader(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProce
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **env} if env else None,
     )
 
 

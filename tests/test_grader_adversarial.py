@@ -3,6 +3,7 @@ the batch, nothing leaks to the student and nothing is left behind."""
 
 from __future__ import annotations
 
+import glob
 import socket
 import threading
 import zipfile
@@ -28,6 +29,8 @@ from sanic_ms.postgres import resolve
 pytestmark = pytest.mark.timeout(600)
 HIDDEN_SECRET = "hidden-secret-7f3a9c"
 EXPECTED = expected()
+# Submissions whose expectations hold only inside a bubblewrap jail (own /tmp, no solutions/ ...).
+JAILED = {"imports_reference", "escapes_database", "leaves_files", "snoops"}
 
 
 class Listener:
@@ -104,6 +107,8 @@ def test_the_batch_finishes_and_the_solution_passes_in_the_grader(batch):
 def test_each_submission_gets_its_exact_score_and_flags(batch, student):
     if student == "fork_bomb" and not sandbox.is_root():
         pytest.skip("the process limit is only per job when the grader runs as root")
+    if student in JAILED and sandbox.BWRAP is None:
+        pytest.skip("bubblewrap is not installed: the fallback confinement does not stop this")
     want = EXPECTED[student]
     got = results(batch["out"], student)
     lab = got["extra_data"]["labs"]["01"]
@@ -166,9 +171,15 @@ def test_nothing_is_left_behind(batch):
     assert not Path("/tmp/grader-pwned-absolute.py").exists()
     accounts = _from_logs(out, "account")
     if sandbox.is_root():
-        assert accounts and all(a.startswith(sandbox.USER_PREFIX) for a in accounts)
+        assert accounts
         for account in accounts:
-            assert sandbox.processes_of(sandbox.pwd.getpwnam(account).pw_uid) == []
+            if account.startswith("uid"):  # a jail's slot: a bare uid, no account
+                uid = int(account.removeprefix("uid"))
+                assert uid >= sandbox.JAIL_UID_BASE
+            else:
+                assert account.startswith(sandbox.USER_PREFIX)
+                uid = sandbox.pwd.getpwnam(account).pw_uid
+            assert sandbox.processes_of(uid) == []
     databases = _from_logs(out, "database")
     assert len(databases) == len(EXPECTED) + 1  # each run had its own; the solution's too
     with psycopg.connect(resolve().dsn, autocommit=True) as conn:
@@ -178,6 +189,32 @@ def test_nothing_is_left_behind(batch):
             (list(databases), list(databases)),
         ).fetchall()
     assert left == []
+
+
+@pytest.mark.skipif(sandbox.BWRAP is None, reason="bubblewrap is not installed")
+def test_what_a_run_leaves_or_breaks_out_to_never_reaches_the_host(batch):
+    port = batch["listener"].port
+    # leaves_files wrote into its /tmp and /dev/shm (else it would not score 10): gone with its jail.
+    assert glob.glob(f"/tmp/grader-left-{port}-*") == []
+    assert glob.glob(f"/dev/shm/grader-left-{port}-*") == []
+    # escapes_database's COPY ... TO PROGRAM never ran on the host's server.
+    assert glob.glob(f"/tmp/grader-escaped-{port}-*") == []
+    summary = batch["done"].stdout
+    assert "bubblewrap jail" in summary and "the grader's own PostgreSQL" in summary
+
+
+@pytest.mark.parametrize(
+    ("student", "why"),
+    [
+        ("forge_outcome_descriptor", "TestReport.outcome"),
+        ("forge_emit_wrap", "sentinels wrong"),
+        ("forge_key_from_closure", "not signed by the harness"),
+        ("forge_dup2", "keys taken for"),
+    ],
+)
+def test_each_forgery_is_named_in_the_instructors_log(batch, student, why):
+    log = (batch["out"] / "_logs" / student / "lab_01.log").read_text()
+    assert why in log
 
 
 def test_summary_flags_integrity_and_timeouts(batch):
