@@ -3,7 +3,9 @@
 For every lab (in parallel): the generated starters and solutions match the committed ones (through
 ``grader.build`` when the labs ship it), every task has points, a hint and at least one test, every
 test is marked with a task of the manifest, the starter fails every test and the solution passes
-every test. Runs go through the grader's own harness (signed results, as in grading) but in the
+every test, and every mistake the manifest plants in the solution is caught by the tests of its
+task (``grader.mutants``: at least ``MIN_MUTATIONS`` per lab, every task covered; a mutation score
+per lab). Runs go through the grader's own harness (signed results, as in grading) but in the
 repository itself and unconfined: this is the instructor's code. Prints a table; exit status 1 on
 any problem.
 """
@@ -19,7 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import manifest, run
+from grader import manifest, mutants, run
+
+MIN_MUTATIONS = 8  # planted mistakes per lab, covering every task
 
 
 @dataclass
@@ -28,6 +32,7 @@ class LabCheck:
     starter: run.Run | None = None
     solution: run.Run | None = None
     problems: list[str] = field(default_factory=list)
+    verdicts: list[mutants.Verdict] = field(default_factory=list)
 
     def tests(self, which: run.Run | None) -> list[dict]:
         return [i for i in which.collected] if which else []
@@ -62,6 +67,23 @@ def manifest_problems(lab: manifest.Lab) -> list[str]:
             problems.append(f"lab {lab.id} task {task.number}: no points")
         if not task.hint.strip():
             problems.append(f"lab {lab.id} task {task.number}: no hint")
+    if len(lab.mutations) < MIN_MUTATIONS:
+        problems.append(
+            f"lab {lab.id}: {len(lab.mutations)} planted mistake(s) in the manifest, "
+            f"fewer than {MIN_MUTATIONS}"
+        )
+    for task in lab.tasks:
+        if not any(m.task == task.number for m in lab.mutations):
+            problems.append(f"lab {lab.id} task {task.number}: no planted mistake")
+    names = [m.name for m in lab.mutations]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"lab {lab.id}: planted mistake {name!r} is listed twice")
+    for mutation in lab.mutations:
+        if mutation.file not in lab.files:
+            problems.append(
+                f"lab {lab.id}: planted mistake {mutation.name!r} edits {mutation.file!r}, "
+                "not a student file of the lab"
+            )
     for rel in lab.files:
         for folder in (lab.folder, lab.solution_folder):
             if not (folder / rel).is_file():
@@ -120,7 +142,13 @@ def generated_problems(root: Path) -> tuple[list[str], str]:
     return list(checker(check=True)), "generated files: compared with python -m grader build"
 
 
-def check(root: Path, labs_wanted: list[str] | None, jobs: int, timeout: float):
+def check(
+    root: Path,
+    labs_wanted: list[str] | None,
+    jobs: int,
+    timeout: float,
+    mutations: bool = True,
+):
     labs = manifest.load(root / "labs" / "manifest.toml")
     unknown = [lab for lab in labs_wanted or [] if lab not in labs]
     if unknown:
@@ -129,6 +157,7 @@ def check(root: Path, labs_wanted: list[str] | None, jobs: int, timeout: float):
     checks = {lab.id: LabCheck(lab, problems=manifest_problems(lab)) for lab in chosen}
     drift, how = generated_problems(root)
     base = Path(tempfile.mkdtemp(prefix="sanic-ms-check-"))
+    env = {name: os.environ[name] for name in ("DATABASE_URL", "PGUSER") if name in os.environ}
     try:
         with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
             futures = {
@@ -136,6 +165,15 @@ def check(root: Path, labs_wanted: list[str] | None, jobs: int, timeout: float):
                 for lab in chosen
                 for solution in (False, True)
             }
+            planted = {}
+            if mutations:
+                template = mutants.template(root, base)
+                planted = {
+                    (lab.id, m.name): pool.submit(mutants.run_mutant, template, lab, m, base, env)
+                    for lab in chosen
+                    for m in lab.mutations
+                    if m.file in lab.files
+                }
             for (lab_id, solution), future in futures.items():
                 item = checks[lab_id]
                 result = future.result()
@@ -144,6 +182,11 @@ def check(root: Path, labs_wanted: list[str] | None, jobs: int, timeout: float):
                 else:
                     item.starter = result
                 item.problems += run_problems(item.lab, result, solution)
+            for (lab_id, _name), future in planted.items():
+                verdict = future.result()
+                checks[lab_id].verdicts.append(verdict)
+                if not verdict.caught:
+                    checks[lab_id].problems.append(verdict.problem())
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return checks, drift, how
@@ -166,6 +209,7 @@ def table(checks: dict[str, LabCheck]) -> str:
             "tests",
             "starter fails",
             "solution passes",
+            "mistakes caught",
             "seconds",
             "result",
         )
@@ -191,6 +235,7 @@ def table(checks: dict[str, LabCheck]) -> str:
                 str(tests),
                 fails,
                 _count(item.solution, "passed"),
+                mutants.score(item.verdicts) if item.verdicts else "-",
                 seconds,
                 "ok" if not item.problems else f"{len(item.problems)} problem(s)",
             )
@@ -201,10 +246,29 @@ def table(checks: dict[str, LabCheck]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def main(root: Path, labs_wanted: list[str] | None, jobs: int, timeout: float) -> int:
+def mutation_lines(checks: dict[str, LabCheck]) -> list[str]:
+    verdicts = [v for item in checks.values() for v in item.verdicts]
+    if not verdicts:
+        return ["planted mistakes: not run"]
+    caught = sum(v.caught for v in verdicts)
+    slowest = max(verdicts, key=lambda v: v.seconds)
+    return [
+        f"planted mistakes: {caught}/{len(verdicts)} caught by the tests of their task "
+        f"(slowest: lab {slowest.lab_id} {slowest.mutation.name}, {slowest.seconds:.1f} s)"
+    ]
+
+
+def main(
+    root: Path,
+    labs_wanted: list[str] | None,
+    jobs: int,
+    timeout: float,
+    mutations: bool = True,
+) -> int:
     started = time.monotonic()
-    checks, drift, how = check(root, labs_wanted, jobs, timeout)
+    checks, drift, how = check(root, labs_wanted, jobs, timeout, mutations)
     print(table(checks))
+    print("\n".join(mutation_lines(checks)))
     print(how + (": ok" if not drift and "compared" in how else ""))
     problems = drift + [p for item in checks.values() for p in item.problems]
     for problem in problems:

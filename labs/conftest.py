@@ -24,12 +24,22 @@ shows a line of the student's file, the test fails with that line and how long t
 A task the student's code started and left running when the test ended fails the test as well,
 and so does a coroutine never awaited (pytest reports it; we reword it).
 
+No lab command hangs
+--------------------
+Every phase of a lab test (fixture setup, the test, fixture teardown) runs under a ``PhaseGuard``:
+after its limit the guard cancels every task of the test's loop (asyncpg, for one, then terminates
+a pool whose ``close()`` waits for a connection nobody gives back); if the phase is still stuck it
+interrupts the main thread, and as a last resort ends the process. pytest-timeout alone is not
+enough: 2.4.0 never times out the teardown of a test that already failed. The failure then names
+the likely cause in the lab's words (``a connection was never given back to the pool``).
+
 Failure messages
 ----------------
 ``pytest_runtest_makereport`` rewrites the raw failures a student cannot act on: a
 ``NotImplementedError("TODO task N: ...")`` from a starter stub (also when Sanic caught it inside a
 handler and only the log shows it), a timeout, a never-awaited coroutine, an ImportError. The
-message names the task as the README does and ends with the hint command.
+message names the task as the README does and ends with the hint command; every other failure of a
+lab test gets the same closing lines, so each one says which task it checks.
 
 Fixtures: ``lab`` (its manifest entry), ``student``, ``database_url`` (a fresh PostgreSQL database
 for the session, dropped afterwards), ``serve`` (run an app on a loopback port in the test's loop).
@@ -41,7 +51,9 @@ import asyncio
 import contextlib
 import importlib
 import importlib.util
+import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -63,6 +75,7 @@ SOLUTIONS_DIR = REPO_ROOT / "solutions"
 # Seconds per test. A lab's whole suite takes a few seconds; the margin is for a loaded machine
 # (the first test of a session also creates the database).
 LAB_TEST_TIMEOUT = 20
+GRACE = 5  # seconds a stuck phase gets, after its tasks were cancelled, before harsher steps
 BLOCKING_LIMIT = 0.1  # seconds; asyncio's own slow-callback threshold in debug mode
 PING_EVERY = 0.02
 STUDENT_FILES: frozenset[str] = frozenset()
@@ -99,6 +112,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="test the finished files in solutions/NN instead of the student's labs/NN",
     )
+    parser.addoption(
+        "--task",
+        type=int,
+        default=None,
+        help="run only the lab tests of this task (README heading '## N.')",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -106,19 +125,25 @@ def pytest_configure(config: pytest.Config) -> None:
     from sanic import Sanic
 
     Sanic.test_mode = True
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    RAISED_TODOS.clear()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(STUCK_SIGNAL, _raise_if_stuck)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    only = config.getoption("--task")
+    if only is not None:
+        other = [i for i in items if lab_of(i.path) is not None and _task_of(i) != only]
+        if other:
+            config.hook.pytest_deselected(items=other)
+            items[:] = [i for i in items if i not in other]
     for item in items:
         lab = lab_of(item.path)
         if lab is None:
             continue
+        item.stash[LIMIT] = _limit(item)
         if item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(LAB_TEST_TIMEOUT))
+            # A backstop only: the PhaseGuard stops the test first, with a better message.
+            item.add_marker(pytest.mark.timeout(LAB_TEST_TIMEOUT + 3 * GRACE))
         marker = item.get_closest_marker("task")
         numbers = {t.number for t in lab.tasks}
         if marker is None or not marker.args or marker.args[0] not in numbers:
@@ -504,6 +529,203 @@ async def _loop_watchdog(request: pytest.FixtureRequest) -> AsyncIterator[LoopWa
 WATCHDOG = pytest.StashKey[LoopWatchdog]()
 
 
+# --------------------------------------------------------------------------- the phase guard
+
+STUCK_SIGNAL = signal.SIGUSR2
+# The task of a lab that teaches giving a pool connection back (named when a close waits for one).
+GIVE_BACK_TASK = {"01": 2}
+
+
+class PhaseStuck(Exception):
+    """Raised in the main thread when a phase of a lab test is still stuck after its tasks were
+    cancelled (a synchronous wait, or code that swallowed the cancellation)."""
+
+
+_STUCK: list[PhaseGuard] = []  # guards waiting for the main thread to raise PhaseStuck
+
+
+def _raise_if_stuck(signum: int, frame: FrameType | None) -> None:
+    if _STUCK:
+        guard = _STUCK.pop()
+        raise PhaseStuck(f"{guard.item.nodeid} ({guard.when}) stopped after {guard.limit:g} s")
+
+
+def _chain(coro: Any) -> list[str]:
+    """Where a coroutine (and what it awaits, down to the innermost one) is suspended."""
+    frames = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        frame = frame or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            frames.append(
+                f"{_rel(frame.f_code.co_filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
+            )
+        coro = (
+            getattr(coro, "cr_await", None)
+            or getattr(coro, "ag_await", None)
+            or getattr(coro, "gi_yieldfrom", None)
+        )
+    return frames
+
+
+def _rel(filename: str) -> str:
+    with contextlib.suppress(ValueError):
+        return str(Path(filename).relative_to(REPO_ROOT))
+    return filename
+
+
+class PhaseGuard:
+    """Bounds one phase (setup, call, teardown) of a lab test; see the module doc."""
+
+    def __init__(self, item: pytest.Item, when: str, limit: float) -> None:
+        self.item, self.when, self.limit = item, when, limit
+        self.expired = False
+        self.waiting: list[list[str]] = []  # per task of the loop: where it waited, outermost first
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lab-guard-{when}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        with contextlib.suppress(ValueError):
+            _STUCK.remove(self)
+
+    def _run(self) -> None:
+        if self._done.wait(self.limit):
+            return
+        self.expired = True
+        watchdog = self.item.stash.get(WATCHDOG, None)
+        loop = watchdog.loop if watchdog is not None else None
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._cancel_tasks, loop)
+            if self._done.wait(GRACE):
+                return
+        if not self.waiting:
+            frame = sys._current_frames().get(threading.main_thread().ident)
+            if frame is not None:
+                self.waiting = [
+                    [
+                        f"{_rel(f.filename)}:{f.lineno} in {f.name}"
+                        for f in traceback.extract_stack(frame)
+                    ]
+                ]
+        _STUCK.append(self)
+        with contextlib.suppress(OSError, ValueError):
+            signal.pthread_kill(threading.main_thread().ident, STUCK_SIGNAL)
+        if self._done.wait(GRACE):
+            return
+        # Nothing let go (an `except BaseException` that loops, say): end the run, saying why.
+        sys.stderr.write("\n" + stuck_message(self, lab_of(self.item.path)) + "\n")
+        sys.stderr.flush()
+        os._exit(3)
+
+    def _cancel_tasks(self, loop: asyncio.AbstractEventLoop) -> None:
+        tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        self.waiting = [chain for t in tasks if (chain := _chain(t.get_coro()))]
+        for task in tasks:
+            task.cancel()
+
+
+def _likely_cause(guard: PhaseGuard, lab: manifest.Lab | None) -> str:
+    text = "\n".join(" <- ".join(chain) for chain in guard.waiting)
+    closing = re.search(r"asyncpg/pool\.py:\d+ in (close|wait_until_released)", text)
+    if closing or re.search(r"asyncpg/pool\.py:\d+ in _acquire", text):
+        task = GIVE_BACK_TASK.get(lab.id) if lab else None
+        where = f": task {task}" if task else ""
+        what = (
+            "closing the pool waited for it forever"
+            if closing
+            else "the next `acquire` waited for it forever"
+        )
+        return (
+            f"The likely cause: a connection was never given back to the pool{where}. "
+            f"{what[0].upper()}{what[1:]}. Give it back in a `finally:` "
+            "(`await pool.release(conn)`: with `await`), so it returns even when the block raises."
+        )
+    student = [
+        frame
+        for chain in guard.waiting
+        for frame in chain
+        if any(frame.startswith(_rel(name) + ":") for name in STUDENT_FILES)
+    ]
+    if student:
+        return f"It was waiting at {student[-1]} (your code)."
+    innermost = [chain[-1] for chain in guard.waiting if chain]
+    return f"It was waiting at {innermost[0]}." if innermost else ""
+
+
+PHASE_WORDS = {
+    "setup": "while its fixtures were set up",
+    "call": "",
+    "teardown": "while cleaning up after it (closing the pool, stopping the app)",
+}
+
+
+def stuck_message(guard: PhaseGuard, lab: manifest.Lab | None) -> str:
+    task = _task_of(guard.item)
+    words = PHASE_WORDS.get(guard.when, "")
+    lines = [
+        f"{guard.item.nodeid} did not finish within {guard.limit:g} s"
+        + (f" {words}" if words else "")
+        + ", so it was stopped.",
+        _likely_cause(guard, lab)
+        or (
+            "Something waits forever: an `await` on something that never completes, a lock or a "
+            "pool connection that is never given back, or a loop that never ends."
+        ),
+    ]
+    if lab is not None and task is not None:
+        lines.append(_checks_line(lab, task).rstrip())
+        lines.append(_hint_line(lab, task))
+    return "\n".join(line for line in lines if line)
+
+
+GUARDS = pytest.StashKey[dict]()
+LIMIT = pytest.StashKey[float]()  # seconds each phase of the test may take
+
+
+def _limit(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("timeout")
+    value = marker.args[0] if marker and marker.args else None
+    return float(value) if value else float(LAB_TEST_TIMEOUT)
+
+
+@contextlib.contextmanager
+def _guarded(item: pytest.Item, when: str) -> Any:
+    if lab_of(item.path) is None:
+        yield
+        return
+    guard = PhaseGuard(item, when, item.stash.get(LIMIT, LAB_TEST_TIMEOUT))
+    item.stash.setdefault(GUARDS, {})[when] = guard
+    guard.start()
+    try:
+        yield
+    finally:
+        guard.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    RAISED_TODOS.clear()
+    with _guarded(item, "setup"):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    with _guarded(item, "call"):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Any:
+    with _guarded(item, "teardown"):
+        return (yield)
+
+
 # --------------------------------------------------------------------------- teaching messages
 
 TODO = re.compile(r"TODO task (?P<task>\d+): (?P<todo>[^\"\\\n]*)")
@@ -541,15 +763,17 @@ def _hint_line(lab: manifest.Lab, task: int) -> str:
     return f"Stuck? `python -m grader hint {lab.id} {task}` prints a hint."
 
 
+def _checks_line(lab: manifest.Lab, task: int) -> str:
+    return (
+        f'This test checks task {task}, "{lab.task(task).title}" '
+        f'(labs/{lab.id}/README.md, "## {task}.").\n'
+    )
+
+
 def _explain(item: pytest.Item, lab: manifest.Lab, text: str) -> str | None:
     """A plain-English message for a failure a student cannot act on as is, or None."""
     task = _task_of(item)
-    checks = ""
-    if task is not None:
-        checks = (
-            f'This test checks task {task}, "{lab.task(task).title}" '
-            f'(labs/{lab.id}/README.md, "## {task}.").\n'
-        )
+    checks = _checks_line(lab, task) if task is not None else ""
     todos = list(TODO.finditer(text))
     if todos:
         # The TODO of the task under test if it is there, else the first one the test ran into.
@@ -611,7 +835,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 + (_hint_line(lab, task) if task else "")
             )
             return report
-    if report.failed:
+    guard = item.stash.get(GUARDS, {}).get(call.when)
+    if report.failed and guard is not None and guard.expired:
+        report.longrepr = stuck_message(guard, lab)
+    elif report.failed:
         if message := _explain(item, lab, text):
             report.longrepr = message
+        elif (task := _task_of(item)) is not None and task in {t.number for t in lab.tasks}:
+            # Every failure says which task it checks, as the README numbers them.
+            report.longrepr = (
+                f"{report.longrepr}\n\n{_checks_line(lab, task)}{_hint_line(lab, task)}"
+            )
     return report
