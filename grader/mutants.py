@@ -2,15 +2,20 @@
 require the lab's tests to catch it, in time, with a message that says what is wrong.
 
 A mistake (``[[labs.NN.mutations]]``: a name, a task, a ``find`` / ``replace`` pair on one student
-file) is *caught* when the lab's tests of that task, run on the solution with the mistake planted
-(as a student's ``labs/NN`` would hold it), finish within the time limit and at least one of them
-fails with a message that is more than a bare ``assert`` (an explanation, ``pytest.fail``, an
-exception that names the problem). Each mutant runs in its own copy of ``labs/`` and ``grader/``,
-through the grader's own harness, like a student's run.
+file) is *caught* when the lab's tests of that task, run on the solution with the mistake planted,
+finish within the time limit and at least one of them fails with a message that is more than a
+bare ``assert`` (an explanation, ``pytest.fail``, an exception that names the problem).
+
+One pytest session per lab runs them all, through the grader's own harness, in a copy of
+``labs/`` and ``grader/``: ``mutants/<name>/`` holds the lab's files with that one mistake, and
+``--mutants`` makes every lab test run once per mistake of its task (``labs/conftest.py``). A
+session start costs seconds; a test, a fraction of one. A mistake the shared session could not
+judge (it ended early) runs again alone, as a student's ``labs/NN`` would hold it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,7 +31,10 @@ from grader import manifest, run
 COPIED_FOLDERS = ("labs", "grader", "bench")
 COPIED_FILES = ("pyproject.toml", "conftest.py")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
-MUTANT_TIMEOUT = 90.0  # seconds for one mutant's run (its tests are bounded per phase too)
+MUTANT_TIMEOUT = 90.0  # seconds for one mutant's run alone (its tests are bounded per phase too)
+BATCH_TIMEOUT = 300.0  # seconds for one lab's session of every mutant
+CONTROL = "the_solution_itself"  # the unplanted solution, run last in the shared session
+PARAM = re.compile(r"\[(?P<ids>[^\]]*)\]$")
 BARE_ASSERT = re.compile(r"^E\s+(AssertionError: )?assert\b")
 
 
@@ -126,20 +134,102 @@ def run_mutant(
     shutil.rmtree(folder, ignore_errors=True)
     if result.timed_out:
         return Verdict(lab.id, mutation, "hung", seconds)
-    failing = [
-        (nodeid, o)
-        for nodeid, o in result.tests.items()
-        if o.task == mutation.task and o.status in ("failed", "error")
-    ]
+    outcomes = [o for o in result.tests.values() if o.task == mutation.task]
+    return judge(lab.id, mutation, outcomes, seconds)
+
+
+def plant_all(template_dir: Path, lab: manifest.Lab, dest: Path) -> list[Verdict]:
+    """A workspace holding every mistake of ``lab`` under ``mutants/``; the stale ones' verdicts."""
+    shutil.copytree(template_dir, dest, copy_function=os.link)
+    solution = {rel: (lab.solution_folder / rel).read_text() for rel in lab.files}
+    stale, index = [], {}
+    for mutation in lab.mutations:
+        planted = solution.get(mutation.file)
+        planted = mutate(planted, mutation) if planted is not None else None
+        if planted is None:
+            stale.append(Verdict(lab.id, mutation, "stale"))
+            continue
+        folder = dest / "mutants" / mutation.name
+        folder.mkdir(parents=True)
+        for rel, text in solution.items():
+            (folder / rel).write_text(planted if rel == mutation.file else text)
+        index[mutation.name] = [mutation.task]
+    # The solution itself, planted like a mistake and run last against every test: it must
+    # pass, or one mistake's run spilled into the next and the shared session proves nothing.
+    folder = dest / "mutants" / CONTROL
+    folder.mkdir(parents=True)
+    for rel, text in solution.items():
+        (folder / rel).write_text(text)
+    index[CONTROL] = [task.number for task in lab.tasks]
+    (dest / "mutants" / "index.json").write_text(json.dumps(index))
+    return stale
+
+
+def _planted_in(nodeid: str, names: set[str]) -> str | None:
+    found = PARAM.search(nodeid)
+    if not found:
+        return None
+    return next((part for part in found["ids"].split("-") if part in names), None)
+
+
+def judge(lab_id: str, mutation: manifest.Mutation, outcomes: list, seconds: float) -> Verdict:
+    """The verdict on one mistake from the outcomes of its task's tests (``run.TestOutcome``)."""
+    failing = [o for o in outcomes if o.status in ("failed", "error")]
     if not failing:
-        ran = sum(1 for o in result.tests.values() if o.task == mutation.task)
-        detail = f"{ran} test(s) of task {mutation.task} ran and passed"
-        if not result.finished:
-            detail += f"; pytest ended early (exit status {result.returncode})"
-        return Verdict(lab.id, mutation, "escaped", seconds, detail)
-    if all(bare_assert(o.message) for _, o in failing):
-        return Verdict(lab.id, mutation, "unclear", seconds, failing[0][0])
-    return Verdict(lab.id, mutation, "caught", seconds)
+        return Verdict(
+            lab_id, mutation, "escaped", seconds, f"{len(outcomes)} test(s) of its task passed"
+        )
+    if all(bare_assert(o.message) for o in failing):
+        return Verdict(lab_id, mutation, "unclear", seconds, failing[0].message[-300:])
+    return Verdict(lab_id, mutation, "caught", seconds)
+
+
+def run_lab(template_dir: Path, lab: manifest.Lab, base: Path, env: dict) -> list[Verdict]:
+    """Every mistake of ``lab``: one shared session, then alone those it could not judge."""
+    started = time.monotonic()
+    folder = Path(tempfile.mkdtemp(dir=base))
+    path = folder / "repo"
+    verdicts = plant_all(template_dir, lab, path)
+    planted = [m for m in lab.mutations if (path / "mutants" / m.name).is_dir()]
+    tmp = folder / "tmp"
+    tmp.mkdir()
+    request = run.Request(
+        workspace=path,
+        lab_id=lab.id,
+        private=run.new_private(folder),
+        tmp=tmp,
+        limits=run.Limits(timeout=BATCH_TIMEOUT, test_timeout=60, memory_mb=4096, processes=4096),
+        extra_args=("--mutants", "mutants"),
+        extra_env=env,
+    )
+    result = run.execute(request, run.harness_folder(folder))
+    names = {m.name for m in planted} | {CONTROL}
+    by_name: dict[str, list] = {name: [] for name in names}
+    for nodeid, outcome in result.tests.items():
+        if (name := _planted_in(nodeid, names)) is not None:
+            by_name[name].append(outcome)
+    expected: dict[str, int] = {name: 0 for name in names}
+    for item in result.collected:
+        if (name := _planted_in(item["nodeid"], names)) is not None:
+            expected[name] += 1
+    seconds = time.monotonic() - started
+    again = []
+    control = by_name[CONTROL]
+    if not control or any(o.status != "passed" for o in control):
+        # The solution failed after the mistakes ran: judge each mistake alone instead.
+        planted, again = [], planted
+    for mutation in planted:
+        outcomes = by_name[mutation.name]
+        complete = expected[mutation.name] and len(outcomes) == expected[mutation.name]
+        if complete and all(o.message != "the test never finished" for o in outcomes):
+            verdicts.append(judge(lab.id, mutation, outcomes, seconds))
+        else:
+            again.append(mutation)
+    shutil.rmtree(folder, ignore_errors=True)
+    for mutation in again:
+        verdicts.append(run_mutant(template_dir, lab, mutation, base, env))
+    order = {m.name: i for i, m in enumerate(lab.mutations)}
+    return sorted(verdicts, key=lambda v: order[v.mutation.name])
 
 
 def score(verdicts: list[Verdict]) -> str:

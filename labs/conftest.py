@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import importlib.util
 import os
@@ -113,6 +114,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="test the finished files in solutions/NN instead of the student's labs/NN",
     )
     parser.addoption(
+        "--mutants",
+        default=None,
+        help="(python -m grader check) run each test against the mistakes planted in this folder",
+    )
+    parser.addoption(
         "--task",
         type=int,
         default=None,
@@ -125,6 +131,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from sanic import Sanic
 
     Sanic.test_mode = True
+    global MUTANTS_FOLDER, PLANTED_NAMES
+    if config.getoption("--mutants", None):
+        MUTANTS_FOLDER = str(Path(config.getoption("--mutants")).resolve())
+        PLANTED_NAMES = tuple(_planted(config))
     if threading.current_thread() is threading.main_thread():
         signal.signal(STUCK_SIGNAL, _raise_if_stuck)
 
@@ -279,7 +289,51 @@ def student(
     request: pytest.FixtureRequest, lab: manifest.Lab, monkeypatch: pytest.MonkeyPatch
 ) -> Student:
     solution = request.config.getoption("--solution")
-    return Student(lab, lab.solution_folder if solution else lab.folder, monkeypatch)
+    folder = lab.solution_folder if solution else lab.folder
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and PLANTED in callspec.params:
+        folder = Path(request.config.getoption("--mutants")).resolve() / callspec.params[PLANTED]
+    # A coroutine never awaited is reported when it is collected: collect now, so the report
+    # belongs to this test and not to the next one.
+    request.addfinalizer(_collect_garbage)
+    return Student(lab, folder, monkeypatch)
+
+
+def _collect_garbage() -> None:
+    # pytest keeps the last failure's traceback (for pdb), and with it the student's frames.
+    sys.last_type = sys.last_value = sys.last_traceback = None
+    gc.collect()
+
+
+# --------------------------------------------------------------------------- planted mistakes
+
+PLANTED = "_planted"  # the parameter naming the planted mistake a test runs against
+
+
+def _planted(config: pytest.Config) -> dict[str, list[int]]:
+    """``grader check``'s planted mistakes (``--mutants <folder>``): name -> the tasks to run.
+
+    ``<folder>/index.json`` lists them; ``<folder>/<name>/`` holds the lab's files with that one
+    mistake in them (see ``grader.mutants``).
+    """
+    folder = config.getoption("--mutants")
+    if not folder:
+        return {}
+    import json
+
+    return json.loads((Path(folder) / "index.json").read_text())
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    planted = _planted(metafunc.config)
+    if not planted or lab_of(metafunc.definition.path) is None:
+        return
+    marker = metafunc.definition.get_closest_marker("task")
+    task = marker.args[0] if marker and marker.args else None
+    names = [name for name, tasks in planted.items() if task in tasks]
+    # Each test runs once per mistake planted in its task, and not against the solution itself.
+    metafunc.fixturenames.append(PLANTED)
+    metafunc.parametrize(PLANTED, names, ids=names)
 
 
 @pytest.fixture(scope="session")
@@ -347,13 +401,19 @@ def serve() -> Any:
 
 
 def _student_files() -> frozenset[str]:
-    """Every file a student edits (labs/NN/<file>) and its solution (solutions/NN/<file>)."""
+    """Every file a student edits (labs/NN/<file>), its solution (solutions/NN/<file>) and, under
+    ``grader check``, its copies with a planted mistake."""
+    planted = [Path(MUTANTS_FOLDER) / name for name in PLANTED_NAMES] if MUTANTS_FOLDER else []
     return frozenset(
         str(folder / name)
         for lab in labs().values()
-        for folder in (lab.folder, lab.solution_folder)
+        for folder in (lab.folder, lab.solution_folder, *planted)
         for name in lab.files
     )
+
+
+MUTANTS_FOLDER: str | None = None
+PLANTED_NAMES: tuple[str, ...] = ()
 
 
 def _is_student_frame(frame: FrameType) -> bool:
@@ -723,7 +783,26 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Any:
     with _guarded(item, "teardown"):
-        return (yield)
+        try:
+            return (yield)
+        except BaseException:
+            _drop_pending_unraisables(item.config)
+            raise
+
+
+def _drop_pending_unraisables(config: pytest.Config) -> None:
+    """Forget what pytest would report as "exception ignored" at the next test's setup.
+
+    pytest reports those at the end of a phase, unless the phase failed first: then they wait
+    and fail the next test, which did nothing wrong. This test already failed for its own reason.
+    """
+    try:
+        from _pytest.unraisableexception import unraisable_exceptions
+    except ImportError:  # another pytest: nothing to do
+        return
+    pending = config.stash.get(unraisable_exceptions, None)
+    if pending is not None:
+        pending.clear()
 
 
 # --------------------------------------------------------------------------- teaching messages
