@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import manifest, mutants, run
+from grader import agreement, manifest, mutants, run
 
 MIN_MUTATIONS = 8  # planted mistakes per lab, covering every task
 
@@ -89,7 +89,7 @@ def manifest_problems(lab: manifest.Lab) -> list[str]:
             if not (folder / rel).is_file():
                 rel_folder = folder.relative_to(lab.root)
                 problems.append(f"lab {lab.id}: {rel_folder}/{rel} is missing")
-    return problems
+    return problems + agreement.problems(lab)
 
 
 def run_problems(lab: manifest.Lab, result: run.Run, solution: bool) -> list[str]:

@@ -359,7 +359,7 @@ async def test_spans_reach_the_collector(student, database_url, serve):
                 await asyncio.wait_for(collector.wait_for_spans(1), 2)
             except TimeoutError:
                 pytest.fail("no span reached the Zipkin collector within 2 s of GET /hello")
-    assert reply.status == 200
+    assert reply.status == 200, f"GET /hello should answer 200; got {reply}"
     server = [s for s in collector.spans if s.get("kind") == "SERVER"]
     assert server and server[0]["traceId"] == TRACE and server[0]["parentId"] == SPAN, (
         f"the collector should get the SERVER span of GET /hello in trace {TRACE}; got {collector.spans}"
