@@ -27,11 +27,12 @@ and so does a coroutine never awaited (pytest reports it; we reword it).
 No lab command hangs
 --------------------
 Every phase of a lab test (fixture setup, the test, fixture teardown) runs under a ``PhaseGuard``:
-after its limit the guard cancels every task of the test's loop (asyncpg, for one, then terminates
-a pool whose ``close()`` waits for a connection nobody gives back); if the phase is still stuck it
-interrupts the main thread, and as a last resort ends the process. pytest-timeout alone is not
-enough: 2.4.0 never times out the teardown of a test that already failed. The failure then names
-the likely cause in the lab's words (``a connection was never given back to the pool``).
+after its limit the guard cancels every task of the test's loop, repeatedly for ``GRACE`` seconds
+(asyncpg, for one, then terminates a pool whose ``close()`` waits for a connection nobody gives
+back); a phase still stuck after that (a synchronous wait) ends the process, saying why on the
+terminal. pytest-timeout alone is not enough: 2.4.0 never times out the teardown of a test that
+already failed. The failure names the likely cause in the lab's words (``a connection was never
+given back to the pool``), and the lab's own fixtures check for that leak before they close.
 
 Failure messages
 ----------------
@@ -54,7 +55,6 @@ import importlib
 import importlib.util
 import os
 import re
-import signal
 import sys
 import threading
 import time
@@ -75,7 +75,7 @@ REPO_ROOT = LABS_DIR.parent
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 # Seconds per test. A lab's whole suite takes a few seconds; the margin is for a loaded machine
 # (the first test of a session also creates the database).
-LAB_TEST_TIMEOUT = 20
+LAB_TEST_TIMEOUT = float(os.environ.get("LAB_TEST_TIMEOUT", 20))
 GRACE = 5  # seconds a stuck phase gets, after its tasks were cancelled, before harsher steps
 BLOCKING_LIMIT = 0.1  # seconds; asyncio's own slow-callback threshold in debug mode
 PING_EVERY = 0.02
@@ -135,8 +135,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--mutants", None):
         MUTANTS_FOLDER = str(Path(config.getoption("--mutants")).resolve())
         PLANTED_NAMES = tuple(_planted(config))
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(STUCK_SIGNAL, _raise_if_stuck)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -591,23 +589,8 @@ WATCHDOG = pytest.StashKey[LoopWatchdog]()
 
 # --------------------------------------------------------------------------- the phase guard
 
-STUCK_SIGNAL = signal.SIGUSR2
 # The task of a lab that teaches giving a pool connection back (named when a close waits for one).
 GIVE_BACK_TASK = {"01": 2}
-
-
-class PhaseStuck(Exception):
-    """Raised in the main thread when a phase of a lab test is still stuck after its tasks were
-    cancelled (a synchronous wait, or code that swallowed the cancellation)."""
-
-
-_STUCK: list[PhaseGuard] = []  # guards waiting for the main thread to raise PhaseStuck
-
-
-def _raise_if_stuck(signum: int, frame: FrameType | None) -> None:
-    if _STUCK:
-        guard = _STUCK.pop()
-        raise PhaseStuck(f"{guard.item.nodeid} ({guard.when}) stopped after {guard.limit:g} s")
 
 
 def _chain(coro: Any) -> list[str]:
@@ -617,14 +600,19 @@ def _chain(coro: Any) -> list[str]:
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
         frame = frame or getattr(coro, "gi_frame", None)
         if frame is not None:
-            frames.append(
-                f"{_rel(frame.f_code.co_filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
-            )
-        coro = (
+            code = frame.f_code
+            frames.append(f"{_rel(code.co_filename)}:{frame.f_lineno} in {code.co_name}")
+        awaited = (
             getattr(coro, "cr_await", None)
             or getattr(coro, "ag_await", None)
             or getattr(coro, "gi_yieldfrom", None)
         )
+        if awaited is not None and not hasattr(awaited, "cr_frame") and frame is not None:
+            # `async with` on an @asynccontextmanager awaits its generator through an object that
+            # does not name it; the context manager (`self.gen`) does.
+            owner = frame.f_locals.get("self")
+            awaited = getattr(owner, "gen", None) or awaited
+        coro = awaited
     return frames
 
 
@@ -632,6 +620,17 @@ def _rel(filename: str) -> str:
     with contextlib.suppress(ValueError):
         return str(Path(filename).relative_to(REPO_ROOT))
     return filename
+
+
+def _running_loop_of_main_thread() -> asyncio.AbstractEventLoop | None:
+    """The event loop the main thread is running now (pytest-asyncio's, whichever test it is)."""
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    while frame is not None:
+        owner = frame.f_locals.get("self") if frame.f_code.co_name == "run_forever" else None
+        if isinstance(owner, asyncio.AbstractEventLoop):
+            return owner
+        frame = frame.f_back
+    return None
 
 
 class PhaseGuard:
@@ -649,19 +648,19 @@ class PhaseGuard:
 
     def stop(self) -> None:
         self._done.set()
-        with contextlib.suppress(ValueError):
-            _STUCK.remove(self)
 
     def _run(self) -> None:
         if self._done.wait(self.limit):
             return
         self.expired = True
-        watchdog = self.item.stash.get(WATCHDOG, None)
-        loop = watchdog.loop if watchdog is not None else None
-        if loop is not None and not loop.is_closed():
+        loop = _running_loop_of_main_thread()
+        # Cancel every task of the loop, again and again: cleanup code that catches the
+        # cancellation (a server's shutdown, say) may await the very thing that hangs once more.
+        deadline = time.monotonic() + GRACE
+        while loop is not None and not loop.is_closed() and time.monotonic() < deadline:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._cancel_tasks, loop)
-            if self._done.wait(GRACE):
+            if self._done.wait(0.5):
                 return
         if not self.waiting:
             frame = sys._current_frames().get(threading.main_thread().ident)
@@ -672,19 +671,26 @@ class PhaseGuard:
                         for f in traceback.extract_stack(frame)
                     ]
                 ]
-        _STUCK.append(self)
-        with contextlib.suppress(OSError, ValueError):
-            signal.pthread_kill(threading.main_thread().ident, STUCK_SIGNAL)
         if self._done.wait(GRACE):
             return
-        # Nothing let go (an `except BaseException` that loops, say): end the run, saying why.
-        sys.stderr.write("\n" + stuck_message(self, lab_of(self.item.path)) + "\n")
+        # Nothing let go (an `except BaseException` that loops, a synchronous wait): end the run,
+        # saying why, on the terminal pytest's capture would otherwise swallow.
+        capture = self.item.config.pluginmanager.getplugin("capturemanager")
+        with contextlib.suppress(Exception):
+            capture.suspend_global_capture(in_=True)
+        where = "\n".join(" <- ".join(chain) for chain in self.waiting)
+        sys.stderr.write(
+            f"\n{stuck_message(self, lab_of(self.item.path))}\n"
+            f"Cancelling its tasks did not end it, so pytest stops here. It was waiting at:\n"
+            f"{where}\n"
+        )
         sys.stderr.flush()
         os._exit(3)
 
     def _cancel_tasks(self, loop: asyncio.AbstractEventLoop) -> None:
         tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        self.waiting = [chain for t in tasks if (chain := _chain(t.get_coro()))]
+        # Where they waited the first time says why the phase hung; later passes, how it unwinds.
+        self.waiting = self.waiting or [chain for t in tasks if (chain := _chain(t.get_coro()))]
         for task in tasks:
             task.cancel()
 
@@ -713,8 +719,8 @@ def _likely_cause(guard: PhaseGuard, lab: manifest.Lab | None) -> str:
     ]
     if student:
         return f"It was waiting at {student[-1]} (your code)."
-    innermost = [chain[-1] for chain in guard.waiting if chain]
-    return f"It was waiting at {innermost[0]}." if innermost else ""
+    longest = max(guard.waiting, key=len, default=[])
+    return f"It was waiting at {longest[-1]}." if longest else ""
 
 
 PHASE_WORDS = {
@@ -870,7 +876,7 @@ def _explain(item: pytest.Item, lab: manifest.Lab, text: str) -> str | None:
         return first + checks + _hint_line(lab, task or todo_task)
     if "Timeout (>" in text and "pytest-timeout" in text:
         return (
-            f"This test did not finish within {LAB_TEST_TIMEOUT} s, so it was stopped.\n"
+            f"This test did not finish within {LAB_TEST_TIMEOUT:g} s, so it was stopped.\n"
             "Something waits forever: an `await` on something that never completes, a lock or a "
             "pool connection that is never given back, or a loop that never ends.\n"
             + checks
