@@ -4,7 +4,6 @@ in the lab's words (the guard of ``labs/conftest.py``)."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
