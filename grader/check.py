@@ -4,8 +4,8 @@ For every lab (in parallel): the generated starters and solutions match the comm
 ``grader.build`` when the labs ship it), every task has points, a hint and at least one test, every
 test is marked with a task of the manifest, the starter fails every test and the solution passes
 every test, and every mistake the manifest plants in the solution is caught by the tests of its
-task (``grader.mutants``: at least ``MIN_MUTATIONS`` per lab, every task covered; a mutation score
-per lab). Runs go through the grader's own harness (signed results, as in grading) but in the
+task (``grader.mutants``: at least the manifest's ``min_mutations`` per lab, every task covered; a
+mutation score per lab), and README, starter and tests agree (``grader.agreement``). Runs go through the grader's own harness (signed results, as in grading) but in the
 repository itself and unconfined: this is the instructor's code. Prints a table; exit status 1 on
 any problem.
 """
@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import agreement, manifest, mutants, run
-
-MIN_MUTATIONS = 8  # planted mistakes per lab, covering every task
 
 
 @dataclass
@@ -67,13 +65,13 @@ def manifest_problems(lab: manifest.Lab) -> list[str]:
             problems.append(f"lab {lab.id} task {task.number}: no points")
         if not task.hint.strip():
             problems.append(f"lab {lab.id} task {task.number}: no hint")
-    if len(lab.mutations) < MIN_MUTATIONS:
+    if len(lab.mutations) < lab.min_mutations:
         problems.append(
             f"lab {lab.id}: {len(lab.mutations)} planted mistake(s) in the manifest, "
-            f"fewer than {MIN_MUTATIONS}"
+            f"fewer than {lab.min_mutations}"
         )
     for task in lab.tasks:
-        if not any(m.task == task.number for m in lab.mutations):
+        if lab.min_mutations and not any(m.task == task.number for m in lab.mutations):
             problems.append(f"lab {lab.id} task {task.number}: no planted mistake")
     names = [m.name for m in lab.mutations]
     for name in sorted({n for n in names if names.count(n) > 1}):
@@ -89,7 +87,7 @@ def manifest_problems(lab: manifest.Lab) -> list[str]:
             if not (folder / rel).is_file():
                 rel_folder = folder.relative_to(lab.root)
                 problems.append(f"lab {lab.id}: {rel_folder}/{rel} is missing")
-    return problems + agreement.problems(lab)
+    return problems + (agreement.problems(lab) if lab.agreement else [])
 
 
 def run_problems(lab: manifest.Lab, result: run.Run, solution: bool) -> list[str]:
@@ -168,11 +166,13 @@ def check(
             planted = {}
             if mutations:
                 template = mutants.template(root, base)
+                # Slowest first, so the pool is not left waiting for lab 06 at the end.
+                with_mistakes = sorted(
+                    (lab for lab in chosen if lab.mutations), key=lambda lab: -len(lab.mutations)
+                )
                 planted = {
-                    (lab.id, m.name): pool.submit(mutants.run_mutant, template, lab, m, base, env)
-                    for lab in chosen
-                    for m in lab.mutations
-                    if m.file in lab.files
+                    lab.id: pool.submit(mutants.run_lab, template, lab, base, env)
+                    for lab in with_mistakes
                 }
             for (lab_id, solution), future in futures.items():
                 item = checks[lab_id]
@@ -182,11 +182,11 @@ def check(
                 else:
                     item.starter = result
                 item.problems += run_problems(item.lab, result, solution)
-            for (lab_id, _name), future in planted.items():
-                verdict = future.result()
-                checks[lab_id].verdicts.append(verdict)
-                if not verdict.caught:
-                    checks[lab_id].problems.append(verdict.problem())
+            for lab_id, future in planted.items():
+                for verdict in future.result():
+                    checks[lab_id].verdicts.append(verdict)
+                    if not verdict.caught:
+                        checks[lab_id].problems.append(verdict.problem())
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return checks, drift, how

@@ -40,6 +40,8 @@ class Lab:
     files: dict[str, str]  # file a student edits (relative to labs/<id>) -> its source in the repo
     tasks: tuple[Task, ...]
     mutations: tuple[Mutation, ...] = ()
+    min_mutations: int = 0  # planted mistakes `grader check` requires (covering every task)
+    agreement: bool = False  # `grader check` also checks README, starter and tests agree
     # The repository the lab lives in (the grader points it at a copy, or its tests at a fixture).
     root: Path = REPO_ROOT
 
@@ -98,6 +100,8 @@ def load(path: Path = MANIFEST) -> dict[str, Lab]:
             files=files,
             tasks=tasks,
             mutations=mutations,
+            min_mutations=int(raw.get("check", {}).get("min_mutations", 0)),
+            agreement=bool(raw.get("check", {}).get("agreement", False)),
             root=path.resolve().parent.parent,
         )
     return labs
