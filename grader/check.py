@@ -158,15 +158,10 @@ def check(
     env = {name: os.environ[name] for name in ("DATABASE_URL", "PGUSER") if name in os.environ}
     try:
         with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-            futures = {
-                (lab.id, solution): pool.submit(_run_lab, root, lab.id, solution, timeout, base)
-                for lab in chosen
-                for solution in (False, True)
-            }
             planted = {}
             if mutations:
                 template = mutants.template(root, base)
-                # Slowest first, so the pool is not left waiting for lab 06 at the end.
+                # The longest sessions first, so no worker is left alone with lab 06 at the end.
                 with_mistakes = sorted(
                     (lab for lab in chosen if lab.mutations), key=lambda lab: -len(lab.mutations)
                 )
@@ -174,6 +169,18 @@ def check(
                     lab.id: pool.submit(mutants.run_lab, template, lab, base, env)
                     for lab in with_mistakes
                 }
+            # A lab's shared session of mistakes also runs its solution; the others need a run.
+            futures = {
+                (lab.id, solution): pool.submit(_run_lab, root, lab.id, solution, timeout, base)
+                for solution in (False, True)
+                for lab in chosen
+                if not (solution and lab.id in planted)
+            }
+            for lab_id, future in planted.items():
+                found = future.result()
+                checks[lab_id].verdicts = found.verdicts
+                checks[lab_id].problems += [v.problem() for v in found.verdicts if not v.caught]
+                checks[lab_id].solution = found.solution
             for (lab_id, solution), future in futures.items():
                 item = checks[lab_id]
                 result = future.result()
@@ -181,12 +188,11 @@ def check(
                     item.solution = result
                 else:
                     item.starter = result
-                item.problems += run_problems(item.lab, result, solution)
-            for lab_id, future in planted.items():
-                for verdict in future.result():
-                    checks[lab_id].verdicts.append(verdict)
-                    if not verdict.caught:
-                        checks[lab_id].problems.append(verdict.problem())
+            for item in checks.values():
+                if item.starter is not None:
+                    item.problems += run_problems(item.lab, item.starter, False)
+                if item.solution is not None:
+                    item.problems += run_problems(item.lab, item.solution, True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return checks, drift, how

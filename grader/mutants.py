@@ -42,7 +42,7 @@ BARE_ASSERT = re.compile(r"^E\s+(AssertionError: )?assert\b")
 class Verdict:
     lab_id: str
     mutation: manifest.Mutation
-    status: str  # "caught", "escaped", "unclear" (bare asserts only), "hung", "stale"
+    status: str  # "caught", "escaped", "unclear" (bare asserts only), "hung", "stale", "unjudged"
     seconds: float = 0.0
     detail: str = ""
 
@@ -57,6 +57,7 @@ class Verdict:
             "unclear": "only bare asserts fail (say what is wrong in the message)",
             "hung": f"the tests did not finish within {MUTANT_TIMEOUT:g} s",
             "stale": "its `find` text does not occur exactly once in the solution",
+            "unjudged": "the solution itself fails its tests, so nothing can be judged",
         }[self.status]
         return (
             f"lab {self.lab_id} mutation {m.name!r} (task {m.task}: {m.why or m.name}): {what}"
@@ -184,8 +185,51 @@ def judge(lab_id: str, mutation: manifest.Mutation, outcomes: list, seconds: flo
     return Verdict(lab_id, mutation, "caught", seconds)
 
 
-def run_lab(template_dir: Path, lab: manifest.Lab, base: Path, env: dict) -> list[Verdict]:
-    """Every mistake of ``lab``: one shared session, then alone those it could not judge."""
+def _without_control(nodeid: str) -> str:
+    """``test_x[the_solution_itself-no_city]`` -> ``test_x[no_city]``: the plain run's node id."""
+    found = PARAM.search(nodeid)
+    if not found:
+        return nodeid
+    ids = [part for part in found["ids"].split("-") if part != CONTROL]
+    return nodeid[: found.start()] + (f"[{'-'.join(ids)}]" if ids else "")
+
+
+def control_run(result: run.Run) -> run.Run:
+    """The shared session's run of the solution itself, as ``pytest --solution`` reports it."""
+    tests = {
+        _without_control(nodeid): outcome
+        for nodeid, outcome in result.tests.items()
+        if _planted_in(nodeid, {CONTROL})
+    }
+    collected = [
+        {**item, "nodeid": _without_control(item["nodeid"])}
+        for item in result.collected
+        if _planted_in(item["nodeid"], {CONTROL})
+    ]
+    return run.Run(
+        tests=tests,
+        collected=collected,
+        collect_errors=result.collect_errors,
+        finished=result.finished,
+        timed_out=result.timed_out,
+        returncode=result.returncode,
+        seconds=result.seconds,
+        log=result.log,
+    )
+
+
+@dataclass
+class LabMutants:
+    verdicts: list[Verdict]
+    solution: run.Run  # the solution's own run (from the shared session, or alone)
+
+
+def run_lab(template_dir: Path, lab: manifest.Lab, base: Path, env: dict) -> LabMutants:
+    """Every mistake of ``lab``: one shared session, then alone those it could not judge.
+
+    The session runs the solution itself too (last, as the control): when it passed, that is
+    also the solution's run ``grader check`` reports, and no separate ``--solution`` run is needed.
+    """
     started = time.monotonic()
     folder = Path(tempfile.mkdtemp(dir=base))
     path = folder / "repo"
@@ -215,9 +259,20 @@ def run_lab(template_dir: Path, lab: manifest.Lab, base: Path, env: dict) -> lis
     seconds = time.monotonic() - started
     again = []
     control = by_name[CONTROL]
-    if not control or any(o.status != "passed" for o in control):
-        # The solution failed after the mistakes ran: judge each mistake alone instead.
-        planted, again = [], planted
+    solution = control_run(result)
+    if not control or any(o.status != "passed" for o in control) or result.timed_out:
+        # The solution failed after the mistakes ran. Alone, does it pass? Then a mistake spilled
+        # into it: judge each mistake alone. Else nothing can be judged against it.
+        (path / "mutants" / "index.json").write_text(
+            json.dumps({CONTROL: [task.number for task in lab.tasks]})
+        )
+        alone = control_run(run.execute(request, run.harness_folder(folder)))
+        passed = alone.tests and all(o.status == "passed" for o in alone.tests.values())
+        if passed:
+            planted, again, solution = [], planted, alone
+        else:
+            verdicts += [Verdict(lab.id, m, "unjudged") for m in planted]
+            planted, solution = [], alone
     for mutation in planted:
         outcomes = by_name[mutation.name]
         complete = expected[mutation.name] and len(outcomes) == expected[mutation.name]
@@ -229,7 +284,7 @@ def run_lab(template_dir: Path, lab: manifest.Lab, base: Path, env: dict) -> lis
     for mutation in again:
         verdicts.append(run_mutant(template_dir, lab, mutation, base, env))
     order = {m.name: i for i, m in enumerate(lab.mutations)}
-    return sorted(verdicts, key=lambda v: order[v.mutation.name])
+    return LabMutants(sorted(verdicts, key=lambda v: order[v.mutation.name]), solution)
 
 
 def score(verdicts: list[Verdict]) -> str:

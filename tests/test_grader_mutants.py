@@ -76,3 +76,15 @@ def test_a_readme_naming_a_missing_function_and_a_bare_assert_are_problems(tmp_p
     assert any("names subtract(), which calc.py do not define" in p for p in problems), problems
     assert any("test_calc.py line 2: `assert` without a message" in p for p in problems), problems
     assert not any("names no function" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "nodeid, plain",
+    [
+        ("t.py::test_x[the_solution_itself]", "t.py::test_x"),
+        ("t.py::test_x[the_solution_itself-no_city]", "t.py::test_x[no_city]"),
+        ("t.py::test_x[headers0-what0-the_solution_itself]", "t.py::test_x[headers0-what0]"),
+    ],
+)
+def test_the_shared_sessions_solution_run_reads_as_a_plain_one(nodeid, plain):
+    assert mutants._without_control(nodeid) == plain
