@@ -82,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--lab", type=_labs_arg, help="only these labs (e.g. 01 or 01,03)")
     check.add_argument("--jobs", type=int, default=0, help="parallel runs (default: cores)")
     check.add_argument(
+        "--no-mutants",
+        action="store_true",
+        help="skip planting the manifest's mistakes in the solutions (faster, less checked)",
+    )
+    check.add_argument(
         "--timeout",
         type=float,
         default=300.0,
@@ -193,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         from grader import check
 
-        return check.main(args.root, args.lab, args.jobs, args.timeout, args.strict_drift)
+        return check.main(
+            args.root, args.lab, args.jobs, args.timeout, args.strict_drift, not args.no_mutants
+        )
     if args.command == "grade":
         from grader import grade
 

@@ -3,11 +3,14 @@
 For every lab (in parallel): the generated starters and solutions match the committed ones (through
 ``grader.build`` when the labs ship it; a student's edited ``labs/NN`` file fails only in CI or
 with ``--strict-drift``), every task has points, a hint and at least one test, every test is marked
-with a task of the manifest, the starter fails every test and the solution passes every test. The
-starters and solutions are tested on a fresh copy generated from their sources (``grader.fresh``),
-so the check passes in a student's clone whatever they solved. Runs go through the grader's own
-harness (signed results, as in grading) but unconfined: this is the instructor's code. Prints a
-table; exit status 1 on any problem.
+with a task of the manifest, the starter fails every test and the solution passes every test, every
+mistake the manifest plants in the solution is caught by the tests of its task (``grader.mutants``:
+at least the manifest's ``min_mutations`` per lab, every task covered; a mutation score per lab),
+and README, starter and tests agree (``grader.agreement``). The starters, solutions and planted
+mistakes are tested on a fresh copy generated from their sources (``grader.fresh``), so the check
+passes in a student's clone whatever they solved. Runs go through the grader's own harness (signed
+results, as in grading) but unconfined: this is the instructor's code. Prints a table; exit status
+1 on any problem.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import fresh, manifest, run
+from grader import agreement, fresh, manifest, mutants, run
 
 
 @dataclass
@@ -30,6 +33,7 @@ class LabCheck:
     starter: run.Run | None = None
     solution: run.Run | None = None
     problems: list[str] = field(default_factory=list)
+    verdicts: list[mutants.Verdict] = field(default_factory=list)
 
     def tests(self, which: run.Run | None) -> list[dict]:
         return [i for i in which.collected] if which else []
@@ -66,12 +70,29 @@ def manifest_problems(lab: manifest.Lab) -> list[str]:
             problems.append(f"lab {lab.id} task {task.number}: no hint")
         elif not all(level.strip() for level in task.hints):
             problems.append(f"lab {lab.id} task {task.number}: an empty hint level")
+    if len(lab.mutations) < lab.min_mutations:
+        problems.append(
+            f"lab {lab.id}: {len(lab.mutations)} planted mistake(s) in the manifest, "
+            f"fewer than {lab.min_mutations}"
+        )
+    for task in lab.tasks:
+        if lab.min_mutations and not any(m.task == task.number for m in lab.mutations):
+            problems.append(f"lab {lab.id} task {task.number}: no planted mistake")
+    names = [m.name for m in lab.mutations]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"lab {lab.id}: planted mistake {name!r} is listed twice")
+    for mutation in lab.mutations:
+        if mutation.file not in lab.files:
+            problems.append(
+                f"lab {lab.id}: planted mistake {mutation.name!r} edits {mutation.file!r}, "
+                "not a student file of the lab"
+            )
     for rel in lab.files:
         for folder in (lab.folder, lab.solution_folder):
             if not (folder / rel).is_file():
                 rel_folder = folder.relative_to(lab.root)
                 problems.append(f"lab {lab.id}: {rel_folder}/{rel} is missing")
-    return problems
+    return problems + (agreement.problems(lab) if lab.agreement else [])
 
 
 def run_problems(lab: manifest.Lab, result: run.Run, solution: bool) -> list[str]:
@@ -149,7 +170,12 @@ def lab_workspace(root: Path, base: Path) -> Path:
 
 
 def check(
-    root: Path, labs_wanted: list[str] | None, jobs: int, timeout: float, strict_drift: bool = False
+    root: Path,
+    labs_wanted: list[str] | None,
+    jobs: int,
+    timeout: float,
+    strict_drift: bool = False,
+    mutations: bool = True,
 ):
     labs = manifest.load(root / "labs" / "manifest.toml")
     unknown = [lab for lab in labs_wanted or [] if lab not in labs]
@@ -159,16 +185,35 @@ def check(
     checks = {lab.id: LabCheck(lab, problems=manifest_problems(lab)) for lab in chosen}
     drift, how = generated_problems(root, strict_drift or fresh.strict())
     base = Path(tempfile.mkdtemp(prefix="sanic-ms-check-"))
+    env = {name: os.environ[name] for name in ("DATABASE_URL", "PGUSER") if name in os.environ}
     try:
         workspace = lab_workspace(root, base)
         with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+            planted = {}
+            if mutations:
+                template = mutants.template(workspace, base)
+                # The longest sessions first, so no worker is left alone with lab 06 at the end.
+                with_mistakes = sorted(
+                    (lab for lab in chosen if lab.mutations), key=lambda lab: -len(lab.mutations)
+                )
+                planted = {
+                    lab.id: pool.submit(mutants.run_lab, template, lab, base, env)
+                    for lab in with_mistakes
+                }
+            # A lab's shared session of mistakes also runs its solution; the others need a run.
             futures = {
                 (lab.id, solution): pool.submit(
                     _run_lab, workspace, lab.id, solution, timeout, base
                 )
-                for lab in chosen
                 for solution in (False, True)
+                for lab in chosen
+                if not (solution and lab.id in planted)
             }
+            for lab_id, future in planted.items():
+                found = future.result()
+                checks[lab_id].verdicts = found.verdicts
+                checks[lab_id].problems += [v.problem() for v in found.verdicts if not v.caught]
+                checks[lab_id].solution = found.solution
             for (lab_id, solution), future in futures.items():
                 item = checks[lab_id]
                 result = future.result()
@@ -176,7 +221,11 @@ def check(
                     item.solution = result
                 else:
                     item.starter = result
-                item.problems += run_problems(item.lab, result, solution)
+            for item in checks.values():
+                if item.starter is not None:
+                    item.problems += run_problems(item.lab, item.starter, False)
+                if item.solution is not None:
+                    item.problems += run_problems(item.lab, item.solution, True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return checks, drift, how
@@ -199,6 +248,7 @@ def table(checks: dict[str, LabCheck]) -> str:
             "tests",
             "starter fails",
             "solution passes",
+            "mistakes caught",
             "seconds",
             "result",
         )
@@ -224,6 +274,7 @@ def table(checks: dict[str, LabCheck]) -> str:
                 str(tests),
                 fails,
                 _count(item.solution, "passed"),
+                mutants.score(item.verdicts) if item.verdicts else "-",
                 seconds,
                 "ok" if not item.problems else f"{len(item.problems)} problem(s)",
             )
@@ -234,13 +285,31 @@ def table(checks: dict[str, LabCheck]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def mutation_lines(checks: dict[str, LabCheck]) -> list[str]:
+    verdicts = [v for item in checks.values() for v in item.verdicts]
+    if not verdicts:
+        return ["planted mistakes: not run"]
+    caught = sum(v.caught for v in verdicts)
+    slowest = max(verdicts, key=lambda v: v.seconds)
+    return [
+        f"planted mistakes: {caught}/{len(verdicts)} caught by the tests of their task "
+        f"(slowest lab: {slowest.lab_id}, {slowest.seconds:.1f} s)"
+    ]
+
+
 def main(
-    root: Path, labs_wanted: list[str] | None, jobs: int, timeout: float, strict_drift: bool = False
+    root: Path,
+    labs_wanted: list[str] | None,
+    jobs: int,
+    timeout: float,
+    strict_drift: bool = False,
+    mutations: bool = True,
 ) -> int:
     started = time.monotonic()
-    checks, drift, how = check(root, labs_wanted, jobs, timeout, strict_drift)
+    checks, drift, how = check(root, labs_wanted, jobs, timeout, strict_drift, mutations)
     print(table(checks))
-    print(how + (": ok" if not drift and how.endswith("grader build") else ""))
+    print("\n".join(mutation_lines(checks)))
+    print(how + (": ok" if not drift and "compared" in how else ""))
     problems = drift + [p for item in checks.values() for p in item.problems]
     for problem in problems:
         print(f"PROBLEM: {problem}")

@@ -1,4 +1,5 @@
-"""Read ``labs/manifest.toml``: every lab, the files a student edits, its tasks, points, hints."""
+"""Read ``labs/manifest.toml``: every lab, the files a student edits, its tasks, points, hints and
+the mistakes planted in its solution to prove its tests catch them."""
 
 from __future__ import annotations
 
@@ -27,6 +28,18 @@ class Task:
 
 
 @dataclass(frozen=True)
+class Mutation:
+    """A mistake students make, planted in the solution: ``find`` becomes ``replace`` in ``file``."""
+
+    name: str
+    task: int  # the task whose tests must catch it
+    file: str  # a student file of the lab (a key of ``Lab.files``)
+    find: str  # occurs exactly once in solutions/NN/<file>
+    replace: str
+    why: str = ""  # the mistake in a student's words
+
+
+@dataclass(frozen=True)
 class Lab:
     id: str  # "00" ... "06": the folder under labs/ and solutions/
     title: str
@@ -34,6 +47,9 @@ class Lab:
     minutes: int  # estimated time
     files: dict[str, str]  # file a student edits (relative to labs/<id>) -> its source in the repo
     tasks: tuple[Task, ...]
+    mutations: tuple[Mutation, ...] = ()
+    min_mutations: int = 0  # planted mistakes `grader check` requires (covering every task)
+    agreement: bool = False  # `grader check` also checks README, starter and tests agree
     # The repository the lab lives in (the grader points it at a copy, or its tests at a fixture).
     root: Path = REPO_ROOT
 
@@ -71,13 +87,29 @@ def load(path: Path = MANIFEST) -> dict[str, Lab]:
             Task(int(t["number"]), t["title"], int(t["points"]), _hints(t))
             for t in table.get("tasks", [])
         )
+        files = dict(table["files"])
+        only = next(iter(files)) if len(files) == 1 else None
+        mutations = tuple(
+            Mutation(
+                name=m["name"],
+                task=int(m["task"]),
+                file=m.get("file", only),
+                find=m["find"],
+                replace=m["replace"],
+                why=m.get("why", ""),
+            )
+            for m in table.get("mutations", [])
+        )
         labs[lab_id] = Lab(
             id=lab_id,
             title=table["title"],
             slug=table["slug"],
             minutes=int(table.get("minutes", 0)),
-            files=dict(table["files"]),
+            files=files,
             tasks=tasks,
+            mutations=mutations,
+            min_mutations=int(raw.get("check", {}).get("min_mutations", 0)),
+            agreement=bool(raw.get("check", {}).get("agreement", False)),
             root=path.resolve().parent.parent,
         )
     return labs

@@ -24,12 +24,23 @@ shows a line of the student's file, the test fails with that line and how long t
 A task the student's code started and left running when the test ended fails the test as well,
 and so does a coroutine never awaited (pytest reports it; we reword it).
 
+No lab command hangs
+--------------------
+Every phase of a lab test (fixture setup, the test, fixture teardown) runs under a ``PhaseGuard``:
+after its limit the guard cancels every task of the test's loop, repeatedly for ``GRACE`` seconds
+(asyncpg, for one, then terminates a pool whose ``close()`` waits for a connection nobody gives
+back); a phase still stuck after that (a synchronous wait) ends the process, saying why on the
+terminal. pytest-timeout alone is not enough: 2.4.0 never times out the teardown of a test that
+already failed. The failure names the likely cause in the lab's words (``a connection was never
+given back to the pool``), and the lab's own fixtures check for that leak before they close.
+
 Failure messages
 ----------------
 ``pytest_runtest_makereport`` rewrites the raw failures a student cannot act on: a
 ``NotImplementedError("TODO task N: ...")`` from a starter stub (also when Sanic caught it inside a
 handler and only the log shows it), a timeout, a never-awaited coroutine, an ImportError. The
-message names the task as the README does and ends with the hint command.
+message names the task as the README does and ends with the hint command; every other failure of a
+lab test gets the same closing lines, so each one says which task it checks.
 
 Fixtures: ``lab`` (its manifest entry), ``student``, ``database_url`` (a fresh PostgreSQL database
 for the session, dropped afterwards), ``serve`` (run an app on a loopback port in the test's loop).
@@ -39,8 +50,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import importlib.util
+import os
 import re
 import sys
 import threading
@@ -62,7 +75,8 @@ REPO_ROOT = LABS_DIR.parent
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 # Seconds per test. A lab's whole suite takes a few seconds; the margin is for a loaded machine
 # (the first test of a session also creates the database).
-LAB_TEST_TIMEOUT = 20
+LAB_TEST_TIMEOUT = float(os.environ.get("LAB_TEST_TIMEOUT", 20))
+GRACE = 5  # seconds a stuck phase gets, after its tasks were cancelled, before harsher steps
 BLOCKING_LIMIT = 0.1  # seconds; asyncio's own slow-callback threshold in debug mode
 PING_EVERY = 0.02
 STUDENT_FILES: frozenset[str] = frozenset()
@@ -99,6 +113,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="test the finished files in solutions/NN instead of the student's labs/NN",
     )
+    parser.addoption(
+        "--mutants",
+        default=None,
+        help="(python -m grader check) run each test against the mistakes planted in this folder",
+    )
+    parser.addoption(
+        "--task",
+        type=int,
+        default=None,
+        help="run only the lab tests of this task (README heading '## N.')",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -106,19 +131,27 @@ def pytest_configure(config: pytest.Config) -> None:
     from sanic import Sanic
 
     Sanic.test_mode = True
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    RAISED_TODOS.clear()
+    global MUTANTS_FOLDER, PLANTED_NAMES
+    if config.getoption("--mutants", None):
+        MUTANTS_FOLDER = str(Path(config.getoption("--mutants")).resolve())
+        PLANTED_NAMES = tuple(_planted(config))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    only = config.getoption("--task")
+    if only is not None:
+        other = [i for i in items if lab_of(i.path) is not None and _task_of(i) != only]
+        if other:
+            config.hook.pytest_deselected(items=other)
+            items[:] = [i for i in items if i not in other]
     for item in items:
         lab = lab_of(item.path)
         if lab is None:
             continue
+        item.stash[LIMIT] = _limit(item)
         if item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(LAB_TEST_TIMEOUT))
+            # A backstop only: the PhaseGuard stops the test first, with a better message.
+            item.add_marker(pytest.mark.timeout(LAB_TEST_TIMEOUT + 3 * GRACE))
         marker = item.get_closest_marker("task")
         numbers = {t.number for t in lab.tasks}
         if marker is None or not marker.args or marker.args[0] not in numbers:
@@ -254,7 +287,51 @@ def student(
     request: pytest.FixtureRequest, lab: manifest.Lab, monkeypatch: pytest.MonkeyPatch
 ) -> Student:
     solution = request.config.getoption("--solution")
-    return Student(lab, lab.solution_folder if solution else lab.folder, monkeypatch)
+    folder = lab.solution_folder if solution else lab.folder
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and PLANTED in callspec.params:
+        folder = Path(request.config.getoption("--mutants")).resolve() / callspec.params[PLANTED]
+    # A coroutine never awaited is reported when it is collected: collect now, so the report
+    # belongs to this test and not to the next one.
+    request.addfinalizer(_collect_garbage)
+    return Student(lab, folder, monkeypatch)
+
+
+def _collect_garbage() -> None:
+    # pytest keeps the last failure's traceback (for pdb), and with it the student's frames.
+    sys.last_type = sys.last_value = sys.last_traceback = None
+    gc.collect(1)  # the young generations: a full collection costs a test 0.1-0.3 s
+
+
+# --------------------------------------------------------------------------- planted mistakes
+
+PLANTED = "_planted"  # the parameter naming the planted mistake a test runs against
+
+
+def _planted(config: pytest.Config) -> dict[str, list[int]]:
+    """``grader check``'s planted mistakes (``--mutants <folder>``): name -> the tasks to run.
+
+    ``<folder>/index.json`` lists them; ``<folder>/<name>/`` holds the lab's files with that one
+    mistake in them (see ``grader.mutants``).
+    """
+    folder = config.getoption("--mutants")
+    if not folder:
+        return {}
+    import json
+
+    return json.loads((Path(folder) / "index.json").read_text())
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    planted = _planted(metafunc.config)
+    if not planted or lab_of(metafunc.definition.path) is None:
+        return
+    marker = metafunc.definition.get_closest_marker("task")
+    task = marker.args[0] if marker and marker.args else None
+    names = [name for name, tasks in planted.items() if task in tasks]
+    # Each test runs once per mistake planted in its task, and not against the solution itself.
+    metafunc.fixturenames.append(PLANTED)
+    metafunc.parametrize(PLANTED, names, ids=names)
 
 
 @pytest.fixture(scope="session")
@@ -322,13 +399,19 @@ def serve() -> Any:
 
 
 def _student_files() -> frozenset[str]:
-    """Every file a student edits (labs/NN/<file>) and its solution (solutions/NN/<file>)."""
+    """Every file a student edits (labs/NN/<file>), its solution (solutions/NN/<file>) and, under
+    ``grader check``, its copies with a planted mistake."""
+    planted = [Path(MUTANTS_FOLDER) / name for name in PLANTED_NAMES] if MUTANTS_FOLDER else []
     return frozenset(
         str(folder / name)
         for lab in labs().values()
-        for folder in (lab.folder, lab.solution_folder)
+        for folder in (lab.folder, lab.solution_folder, *planted)
         for name in lab.files
     )
+
+
+MUTANTS_FOLDER: str | None = None
+PLANTED_NAMES: tuple[str, ...] = ()
 
 
 def _is_student_frame(frame: FrameType) -> bool:
@@ -376,6 +459,7 @@ class LoopWatchdog:
         self._thread = threading.Thread(target=self._run, name="loop-watchdog", daemon=True)
 
     def start(self) -> None:
+        self._ends = time.monotonic() + self.limit
         self._thread.start()
 
     def stop(self) -> list[Block]:
@@ -504,6 +588,233 @@ async def _loop_watchdog(request: pytest.FixtureRequest) -> AsyncIterator[LoopWa
 WATCHDOG = pytest.StashKey[LoopWatchdog]()
 
 
+# --------------------------------------------------------------------------- the phase guard
+
+# The task of a lab that teaches giving a pool connection back (named when a close waits for one).
+GIVE_BACK_TASK = {"01": 2}
+
+
+def _chain(coro: Any) -> list[str]:
+    """Where a coroutine (and what it awaits, down to the innermost one) is suspended."""
+    frames = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        frame = frame or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            code = frame.f_code
+            frames.append(f"{_rel(code.co_filename)}:{frame.f_lineno} in {code.co_name}")
+        awaited = (
+            getattr(coro, "cr_await", None)
+            or getattr(coro, "ag_await", None)
+            or getattr(coro, "gi_yieldfrom", None)
+        )
+        if awaited is not None and not hasattr(awaited, "cr_frame") and frame is not None:
+            # `async with` on an @asynccontextmanager awaits its generator through an object that
+            # does not name it; the context manager (`self.gen`) does.
+            owner = frame.f_locals.get("self")
+            awaited = getattr(owner, "gen", None) or awaited
+        coro = awaited
+    return frames
+
+
+def _rel(filename: str) -> str:
+    with contextlib.suppress(ValueError):
+        return str(Path(filename).relative_to(REPO_ROOT))
+    return filename
+
+
+def _running_loop_of_main_thread() -> asyncio.AbstractEventLoop | None:
+    """The event loop the main thread is running now (pytest-asyncio's, whichever test it is)."""
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    while frame is not None:
+        owner = frame.f_locals.get("self") if frame.f_code.co_name == "run_forever" else None
+        if isinstance(owner, asyncio.AbstractEventLoop):
+            return owner
+        frame = frame.f_back
+    return None
+
+
+class PhaseGuard:
+    """Bounds one phase (setup, call, teardown) of a lab test; see the module doc."""
+
+    def __init__(self, item: pytest.Item, when: str, limit: float) -> None:
+        self.item, self.when, self.limit = item, when, limit
+        self.expired = False
+        self.waiting: list[list[str]] = []  # per task of the loop: where it waited, outermost first
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lab-guard-{when}", daemon=True)
+
+    def start(self) -> None:
+        self._ends = time.monotonic() + self.limit
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def _run(self) -> None:
+        if self._done.wait(self.limit):
+            return
+        self.expired = True
+        loop = _running_loop_of_main_thread()
+        # Cancel every task of the loop, again and again: cleanup code that catches the
+        # cancellation (a server's shutdown, say) may await the very thing that hangs once more.
+        deadline = time.monotonic() + GRACE
+        while loop is not None and not loop.is_closed() and time.monotonic() < deadline:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._cancel_tasks, loop)
+            if self._done.wait(0.5):
+                return
+        if not self.waiting:
+            frame = sys._current_frames().get(threading.main_thread().ident)
+            if frame is not None:
+                self.waiting = [
+                    [
+                        f"{_rel(f.filename)}:{f.lineno} in {f.name}"
+                        for f in traceback.extract_stack(frame)
+                    ]
+                ]
+        # pytest-timeout's backstop (LAB_TEST_TIMEOUT + 3 * GRACE) fails a synchronous wait in the
+        # test itself more gently; it does not reach every phase (a failed test's teardown).
+        if self._done.wait(max(GRACE, self._ends + 4 * GRACE - time.monotonic())):
+            return
+        # Nothing let go (an `except BaseException` that loops, a synchronous wait): end the run,
+        # saying why, on the terminal pytest's capture would otherwise swallow.
+        capture = self.item.config.pluginmanager.getplugin("capturemanager")
+        with contextlib.suppress(Exception):
+            capture.suspend_global_capture(in_=True)
+        where = "\n".join(" <- ".join(chain) for chain in self.waiting)
+        sys.stderr.write(
+            f"\n{stuck_message(self, lab_of(self.item.path))}\n"
+            f"Cancelling its tasks did not end it, so pytest stops here. It was waiting at:\n"
+            f"{where}\n"
+        )
+        sys.stderr.flush()
+        os._exit(3)
+
+    def _cancel_tasks(self, loop: asyncio.AbstractEventLoop) -> None:
+        tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        # Where they waited the first time says why the phase hung; later passes, how it unwinds.
+        self.waiting = self.waiting or [chain for t in tasks if (chain := _chain(t.get_coro()))]
+        for task in tasks:
+            task.cancel()
+
+
+def _likely_cause(guard: PhaseGuard, lab: manifest.Lab | None) -> str:
+    text = "\n".join(" <- ".join(chain) for chain in guard.waiting)
+    closing = re.search(r"asyncpg/pool\.py:\d+ in (close|wait_until_released)", text)
+    if closing or re.search(r"asyncpg/pool\.py:\d+ in _acquire", text):
+        task = GIVE_BACK_TASK.get(lab.id) if lab else None
+        where = f": task {task}" if task else ""
+        what = (
+            "closing the pool waited for it forever"
+            if closing
+            else "the next `acquire` waited for it forever"
+        )
+        return (
+            f"The likely cause: a connection was never given back to the pool{where}. "
+            f"{what[0].upper()}{what[1:]}. Give it back in a `finally:` "
+            "(`await pool.release(conn)`: with `await`), so it returns even when the block raises."
+        )
+    student = [
+        frame
+        for chain in guard.waiting
+        for frame in chain
+        if any(frame.startswith(_rel(name) + ":") for name in STUDENT_FILES)
+    ]
+    if student:
+        return f"It was waiting at {student[-1]} (your code)."
+    longest = max(guard.waiting, key=len, default=[])
+    return f"It was waiting at {longest[-1]}." if longest else ""
+
+
+PHASE_WORDS = {
+    "setup": "while its fixtures were set up",
+    "call": "",
+    "teardown": "while cleaning up after it (closing the pool, stopping the app)",
+}
+
+
+def stuck_message(guard: PhaseGuard, lab: manifest.Lab | None) -> str:
+    task = _task_of(guard.item)
+    words = PHASE_WORDS.get(guard.when, "")
+    lines = [
+        f"{guard.item.nodeid} did not finish within {guard.limit:g} s"
+        + (f" {words}" if words else "")
+        + ", so it was stopped.",
+        _likely_cause(guard, lab)
+        or (
+            "Something waits forever: an `await` on something that never completes, a lock or a "
+            "pool connection that is never given back, or a loop that never ends."
+        ),
+    ]
+    if lab is not None and task is not None:
+        lines.append(_checks_line(lab, task).rstrip())
+        lines.append(_hint_line(lab, task))
+    return "\n".join(line for line in lines if line)
+
+
+GUARDS = pytest.StashKey[dict]()
+LIMIT = pytest.StashKey[float]()  # seconds each phase of the test may take
+
+
+def _limit(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("timeout")
+    value = marker.args[0] if marker and marker.args else None
+    return float(value) if value else float(LAB_TEST_TIMEOUT)
+
+
+@contextlib.contextmanager
+def _guarded(item: pytest.Item, when: str) -> Any:
+    if lab_of(item.path) is None:
+        yield
+        return
+    guard = PhaseGuard(item, when, item.stash.get(LIMIT, LAB_TEST_TIMEOUT))
+    item.stash.setdefault(GUARDS, {})[when] = guard
+    guard.start()
+    try:
+        yield
+    finally:
+        guard.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    RAISED_TODOS.clear()
+    with _guarded(item, "setup"):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    with _guarded(item, "call"):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Any:
+    with _guarded(item, "teardown"):
+        try:
+            return (yield)
+        except BaseException:
+            _drop_pending_unraisables(item.config)
+            raise
+
+
+def _drop_pending_unraisables(config: pytest.Config) -> None:
+    """Forget what pytest would report as "exception ignored" at the next test's setup.
+
+    pytest reports those at the end of a phase, unless the phase failed first: then they wait
+    and fail the next test, which did nothing wrong. This test already failed for its own reason.
+    """
+    try:
+        from _pytest.unraisableexception import unraisable_exceptions
+    except ImportError:  # another pytest: nothing to do
+        return
+    pending = config.stash.get(unraisable_exceptions, None)
+    if pending is not None:
+        pending.clear()
+
+
 # --------------------------------------------------------------------------- teaching messages
 
 TODO = re.compile(r"TODO task (?P<task>\d+): (?P<todo>[^\"\\\n]*)")
@@ -541,15 +852,17 @@ def _hint_line(lab: manifest.Lab, task: int) -> str:
     return f"Stuck? `python -m grader hint {lab.id} {task}` prints a hint."
 
 
+def _checks_line(lab: manifest.Lab, task: int) -> str:
+    return (
+        f'This test checks task {task}, "{lab.task(task).title}" '
+        f'(labs/{lab.id}/README.md, "## {task}.").\n'
+    )
+
+
 def _explain(item: pytest.Item, lab: manifest.Lab, text: str) -> str | None:
     """A plain-English message for a failure a student cannot act on as is, or None."""
     task = _task_of(item)
-    checks = ""
-    if task is not None:
-        checks = (
-            f'This test checks task {task}, "{lab.task(task).title}" '
-            f'(labs/{lab.id}/README.md, "## {task}.").\n'
-        )
+    checks = _checks_line(lab, task) if task is not None else ""
     todos = list(TODO.finditer(text))
     if todos:
         # The TODO of the task under test if it is there, else the first one the test ran into.
@@ -567,7 +880,7 @@ def _explain(item: pytest.Item, lab: manifest.Lab, text: str) -> str | None:
         return first + checks + _hint_line(lab, task or todo_task)
     if "Timeout (>" in text and "pytest-timeout" in text:
         return (
-            f"This test did not finish within {LAB_TEST_TIMEOUT} s, so it was stopped.\n"
+            f"This test did not finish within {LAB_TEST_TIMEOUT:g} s, so it was stopped.\n"
             "Something waits forever: an `await` on something that never completes, a lock or a "
             "pool connection that is never given back, or a loop that never ends.\n"
             + checks
@@ -611,7 +924,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 + (_hint_line(lab, task) if task else "")
             )
             return report
-    if report.failed:
+    guard = item.stash.get(GUARDS, {}).get(call.when)
+    if report.failed and guard is not None and guard.expired:
+        report.longrepr = stuck_message(guard, lab)
+    elif report.failed:
         if message := _explain(item, lab, text):
             report.longrepr = message
+        elif (task := _task_of(item)) is not None and task in {t.number for t in lab.tasks}:
+            # Every failure says which task it checks, as the README numbers them.
+            report.longrepr = (
+                f"{report.longrepr}\n\n{_checks_line(lab, task)}{_hint_line(lab, task)}"
+            )
     return report

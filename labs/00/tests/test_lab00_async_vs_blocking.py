@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from aiohttp import web
@@ -62,12 +63,19 @@ async def answers_while_waiting(served, path):
 
 @pytest.mark.task(1)
 async def test_async_sleep_answers_like_the_blocking_one(served):
+    started = time.monotonic()
     reply = await served.get("/async/sleep")
+    took = time.monotonic() - started
     assert reply.status == 200 and reply.body == {
         "pair": "sleep",
         "style": "async",
         "waited": DELAY,
     }, f'GET /async/sleep should answer {{"pair": "sleep", "style": "async", "waited": {DELAY}}}; got {reply}'
+    assert took >= DELAY * 0.9, (
+        f"GET /async/sleep answered after {took:.3f} s, but it should wait the delay "
+        f"({DELAY} s; the delay is in seconds, as asyncio.sleep takes it, and the sleep must be "
+        "awaited)"
+    )
 
 
 @pytest.mark.task(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from sanic.response import text
@@ -149,6 +150,27 @@ async def test_a_crash_is_a_500_that_reveals_nothing_and_is_logged(served, caplo
         "the unexpected exception should be logged with its traceback (log.error(..., "
         "exc_info=exception)) so someone can fix it"
     )
+    error = reply.body.get("error")
+    error_id = error.get("id") if isinstance(error, dict) else None
+    assert isinstance(error_id, str) and re.fullmatch(r"[0-9a-f]{32}", error_id), (
+        'the 500 should carry a fresh error id, {"error": {"id": uuid.uuid4().hex}}, so a user '
+        f"can report it; got {reply.body!r}"
+    )
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert error_id in logged, (
+        f"the log line of the crash should name the same error id the client got ({error_id}), "
+        f"so the two can be matched; the log said: {logged!r}"
+    )
+
+
+@pytest.mark.task(3)
+async def test_a_wrong_method_is_a_405_envelope(served):
+    reply = await served.post("/user")
+    assert reply.status == 405, f"POST to a GET-only route should answer 405; got {reply}"
+    assert isinstance(reply.body, dict) and reply.body.get("code") == 405, (
+        'a wrong method should answer the error envelope {"code": 405, "message": ...}; '
+        f"got {reply}"
+    )
 
 
 # ---------------------------------------------------------------------------------------- task 4
@@ -174,4 +196,50 @@ async def test_an_unlisted_origin_gets_no_cors_headers(served):
     assert "access-control-allow-origin" not in reply.headers, (
         f"{EVIL} is not in CORS_ORIGINS: it must get no access-control-allow-origin header; "
         f"got {reply.headers.get('access-control-allow-origin')!r}"
+    )
+
+
+async def allowed_origin(student, database_url, serve, cors_origins, origin):
+    """The access-control-allow-origin (and vary) a preflight from ``origin`` gets."""
+    student.plug("responses.py")
+    student.plug("middleware.py")
+    app = create_app("lab02-cors", {"DATABASE_URL": database_url, "CORS_ORIGINS": cors_origins})
+
+    @app.post("/echo")
+    async def echo(request):
+        return {"got": request.ctx.data}
+
+    async with serve(app) as served:
+        reply = await served.request("OPTIONS", "/echo", headers=preflight(origin))
+    return reply.headers.get("access-control-allow-origin"), reply.headers.get("vary", "")
+
+
+@pytest.mark.task(4)
+async def test_cors_origins_is_a_comma_separated_list_of_exact_origins(
+    student, database_url, serve
+):
+    listed = f"http://other.example , {GOOD}"
+    got, vary = await allowed_origin(student, database_url, serve, listed, GOOD)
+    assert got == GOOD, (
+        f"CORS_ORIGINS is {listed!r}: split it on commas and strip the spaces, so {GOOD} is "
+        f"listed; a preflight from it got access-control-allow-origin {got!r}"
+    )
+    assert "origin" in vary.lower(), (
+        "an answer that depends on the Origin header must say so with `Vary: Origin` (else a "
+        f"cache hands one origin's answer to another); got vary {vary!r}"
+    )
+    prefix = GOOD[:-3]
+    got, _ = await allowed_origin(student, database_url, serve, GOOD, prefix)
+    assert got is None, (
+        f"{prefix} is not {GOOD}: an origin must equal a listed one (no substring match); "
+        f"it got access-control-allow-origin {got!r}"
+    )
+
+
+@pytest.mark.task(4)
+async def test_cors_star_allows_every_origin(student, database_url, serve):
+    got, _ = await allowed_origin(student, database_url, serve, "*", EVIL)
+    assert got == "*", (
+        'CORS_ORIGINS "*" allows any origin: the preflight should get '
+        f"access-control-allow-origin: *; got {got!r}"
     )

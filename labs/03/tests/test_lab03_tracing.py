@@ -64,6 +64,57 @@ def test_malformed_ids_are_refused(student):
 
 
 @pytest.mark.task(1)
+@pytest.mark.parametrize(
+    "headers, what",
+    [
+        ({"x-b3-traceid": TRACE, "x-b3-spanid": "xyz"}, "a span id that is not 16 hex digits"),
+        ({"x-b3-traceid": TRACE, "x-b3-spanid": "0" * 16}, "an all-zero span id"),
+        (
+            {"x-b3-traceid": TRACE, "x-b3-spanid": SPAN, "x-b3-parentspanid": "parent!"},
+            "a parent span id that is not 16 hex digits",
+        ),
+        ({"x-b3-spanid": SPAN}, "a span id without a trace id"),
+        ({"x-b3-traceid": TRACE}, "a trace id without a span id"),
+    ],
+)
+def test_parse_multi_refuses_what_b3_does_not_allow(student, headers, what):
+    b3 = student.load("b3.py")
+    try:
+        context = b3.parse_multi(headers)
+    except b3.Malformed:
+        return
+    pytest.fail(
+        f"parse_multi({headers}) should raise Malformed ({what}: check every id with "
+        f"_trace_id / _span_id); it returned {context!r}",
+        pytrace=False,
+    )
+
+
+@pytest.mark.task(1)
+def test_a_sampling_decision_or_debug_flag_alone_is_kept(student):
+    b3 = student.load("b3.py")
+    alone = b3.parse_multi({"x-b3-sampled": "0"})
+    assert alone is not None and alone.sampled is False and alone.trace_id is None, (
+        "X-B3-Sampled: 0 without ids is still the caller's decision: parse_multi should return "
+        f"SpanContext(sampled=False) (no trace id), not start a sampled trace; got {alone!r}"
+    )
+    debug = b3.parse_multi({"x-b3-flags": "1"})
+    assert debug is not None and debug.debug is True, (
+        "X-B3-Flags: 1 alone asks for a debug trace: parse_multi should return "
+        f"SpanContext(debug=True); got {debug!r}"
+    )
+    with_ids = b3.parse_multi({"x-b3-traceid": TRACE, "x-b3-spanid": SPAN, "x-b3-flags": "1"})
+    assert with_ids.debug is True, (
+        f"X-B3-Flags: 1 with ids should give debug=True; got {with_ids!r}"
+    )
+    spelled = b3.parse_multi({"x-b3-traceid": TRACE, "x-b3-spanid": SPAN, "x-b3-sampled": "True "})
+    assert spelled.sampled is True, (
+        'X-B3-Sampled: "True " (old tracers send true/false, any case, maybe with spaces) '
+        f"means sampled: strip and lowercase it before _sampled_flag; got {spelled!r}"
+    )
+
+
+@pytest.mark.task(1)
 async def test_the_server_joins_the_callers_trace(student, database_url, serve):
     student.plug("b3.py")
     async with serve(app_with(database_url)) as served:
@@ -86,19 +137,43 @@ async def test_the_server_joins_the_callers_trace(student, database_url, serve):
 @pytest.mark.task(2)
 def test_inject_multi_writes_the_headers(student):
     b3 = student.load("b3.py")
-    carrier = {}
-    b3.inject_multi(b3.SpanContext(TRACE, SPAN, PARENT, True), carrier)
-    assert carrier == {
-        "X-B3-TraceId": TRACE,
-        "X-B3-SpanId": SPAN,
-        "X-B3-ParentSpanId": PARENT,
-        "X-B3-Sampled": "1",
-    }, f"inject_multi wrote {carrier}"
-    root = {}
-    b3.inject_multi(b3.SpanContext(TRACE, SPAN, None, None, debug=True), root)
-    assert root == {"X-B3-TraceId": TRACE, "X-B3-SpanId": SPAN, "X-B3-Flags": "1"}, (
+
+    def injected(context):
+        carrier = {}
+        b3.inject_multi(context, carrier)
+        # HTTP header names are case-insensitive: X-B3-TraceId and x-b3-traceid are the same.
+        return {str(name).lower(): value for name, value in carrier.items()}
+
+    carrier = injected(b3.SpanContext(TRACE, SPAN, PARENT, True))
+    expected = {
+        "x-b3-traceid": TRACE,
+        "x-b3-spanid": SPAN,
+        "x-b3-parentspanid": PARENT,
+        "x-b3-sampled": "1",
+    }
+    assert carrier == expected, (
+        f"a sampled span with a parent should be written as {expected}; inject_multi wrote "
+        f"{carrier}"
+    )
+    root = injected(b3.SpanContext(TRACE, SPAN, None, None, debug=True))
+    assert root == {"x-b3-traceid": TRACE, "x-b3-spanid": SPAN, "x-b3-flags": "1"}, (
         "a root span (no parent) in debug mode: no X-B3-ParentSpanId, X-B3-Flags: 1 and no "
         f"X-B3-Sampled; inject_multi wrote {root}"
+    )
+    both = injected(b3.SpanContext(TRACE, SPAN, None, True, debug=True))
+    assert both.get("x-b3-flags") == "1" and "x-b3-sampled" not in both, (
+        "debug implies sampled: a debug span that is also sampled gets X-B3-Flags: 1 and no "
+        f"X-B3-Sampled (B3 says to leave it out); inject_multi wrote {both}"
+    )
+    unsampled = injected(b3.SpanContext(TRACE, SPAN, None, False))
+    assert unsampled.get("x-b3-sampled") == "0", (
+        "sampled=False is a decision too: it must travel as X-B3-Sampled: 0, or the next "
+        f"service samples the trace itself; inject_multi wrote {unsampled}"
+    )
+    undecided = injected(b3.SpanContext(TRACE, SPAN, None, None))
+    assert "x-b3-sampled" not in undecided and "x-b3-flags" not in undecided, (
+        f"no sampling decision (sampled=None): write neither X-B3-Sampled nor X-B3-Flags; got "
+        f"{undecided}"
     )
 
 
@@ -174,6 +249,30 @@ def test_a_server_span_becomes_zipkin_v2_json(student):
 
 
 @pytest.mark.task(3)
+def test_durations_and_annotations_are_in_microseconds(student):
+    zipkin = student.load("zipkin.py")
+    recorder = InMemoryRecorder()
+    tracer = Tracer("users", recorder)
+    span = tracer.start_span("query", start_time=1_700_000_000.0)
+    span.log_kv({"event": "cache miss"}, timestamp=1_700_000_000.1)
+    span.finish(finish_time=1_700_000_000.25)
+    out = zipkin.to_zipkin(recorder.get_spans()[0], {"serviceName": "users"})
+    assert out.get("timestamp") == 1_700_000_000_000_000, (
+        f"timestamp is the start in microseconds since the epoch; got {out.get('timestamp')!r}"
+    )
+    assert out.get("duration") == 250_000, (
+        "a span of 0.25 s lasts 250000 microseconds (Zipkin counts in µs, not ms); got "
+        f"duration {out.get('duration')!r}"
+    )
+    assert out.get("annotations") == [
+        {"timestamp": 1_700_000_000_100_000, "value": "cache miss"}
+    ], (
+        "each span.log_kv(...) becomes an annotation {timestamp in µs, value}; an event alone "
+        f"is its value. Got annotations {out.get('annotations')!r}"
+    )
+
+
+@pytest.mark.task(3)
 def test_a_client_span_names_its_parent_and_remote_service(student):
     zipkin = student.load("zipkin.py")
     root, child = finished_spans()
@@ -211,6 +310,46 @@ async def test_record_span_queues_and_drops_when_full_without_waiting(student):
 
 
 @pytest.mark.task(4)
+async def test_a_closed_reporter_drops_and_counts(student):
+    zipkin = student.load("zipkin.py")
+    reporter = zipkin.ZipkinReporter("http://127.0.0.1:9", "users", queue_size=10)
+    await reporter.close(within=0.1)
+    reporter.record_span(FakeSpan())
+    got = (reporter.queue.qsize(), reporter.queued, reporter.dropped)
+    assert got == (0, 0, 1), (
+        "after close() nothing will ever post the queue: a span recorded then is dropped and "
+        f"counted (self._closed); got (in queue, queued, dropped) = {got}"
+    )
+
+
+@pytest.mark.task(4)
+async def test_a_full_batch_is_posted_without_waiting_for_the_interval(student):
+    zipkin = student.load("zipkin.py")
+    root, child = finished_spans()
+    async with Collector(validate=True) as collector:
+        reporter = zipkin.ZipkinReporter(
+            collector.url, "users", batch_size=2, flush_interval=30.0
+        )
+        await reporter.start()
+        try:
+            # Let the background task start its 30 s wait, then fill a batch.
+            await asyncio.sleep(0.05)
+            reporter.record_span(root)
+            reporter.record_span(child)
+            try:
+                await asyncio.wait_for(collector.wait_for_spans(2), 3)
+            except TimeoutError:
+                pytest.fail(
+                    "2 spans filled a batch (batch_size=2), but nothing reached the collector "
+                    "within 3 s (flush_interval is 30 s): when the queue reaches batch_size, "
+                    "`self._wake.set()` must wake the background task to post early.",
+                    pytrace=False,
+                )
+        finally:
+            await reporter.close(within=1)
+
+
+@pytest.mark.task(4)
 async def test_spans_reach_the_collector(student, database_url, serve):
     student.plug("zipkin.py")
     async with Collector(validate=True) as collector:
@@ -220,7 +359,7 @@ async def test_spans_reach_the_collector(student, database_url, serve):
                 await asyncio.wait_for(collector.wait_for_spans(1), 2)
             except TimeoutError:
                 pytest.fail("no span reached the Zipkin collector within 2 s of GET /hello")
-    assert reply.status == 200
+    assert reply.status == 200, f"GET /hello should answer 200; got {reply}"
     server = [s for s in collector.spans if s.get("kind") == "SERVER"]
     assert server and server[0]["traceId"] == TRACE and server[0]["parentId"] == SPAN, (
         f"the collector should get the SERVER span of GET /hello in trace {TRACE}; got {collector.spans}"

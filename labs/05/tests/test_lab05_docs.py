@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
+
 import peewee
 import pytest
+from playhouse import fields as pw_fields
 
 from sanic_ms import create_app
 from sanic_ms import doc as reference_doc
@@ -54,8 +58,9 @@ def test_consumes_and_produces_are_recorded(student):
     doc = student.load("doc.py")
 
     @doc.consumes(Users)
+    @doc.consumes({"page": int}, location="query")
     @doc.produces({"id": int}, status=201, description="created")
-    @doc.produces(Users, status=200)
+    @doc.produces(Users, status=200, pagination=True)
     async def create_user(request):
         return {}
 
@@ -63,8 +68,20 @@ def test_consumes_and_produces_are_recorded(student):
     assert docs is not None and docs.body() is not None and docs.body().source is Users, (
         "@doc.consumes(Users) should record Users as the request body"
     )
+    locations = sorted(c.location for c in docs.consumes)
+    assert locations == ["body", "query"], (
+        "@doc.consumes(Users) and @doc.consumes({...}, location='query') declare a body and "
+        f"query parameters (a query is not a second body); recorded locations: {locations}"
+    )
     statuses = sorted((p.status, p.description) for p in docs.produces)
-    assert statuses == [(200, None), (201, "created")], f"responses recorded: {statuses}"
+    assert statuses == [(200, None), (201, "created")], (
+        f"two responses, 200 and 201 'created', should be recorded; got {statuses}"
+    )
+    paged = {p.status: p.pagination for p in docs.produces}
+    assert paged == {200: True, 201: False}, (
+        "@doc.produces(..., pagination=True) must keep the flag (the spec adds pagination to "
+        f"that response's envelope); recorded pagination by status: {paged}"
+    )
 
 
 @pytest.mark.task(2)
@@ -93,8 +110,13 @@ def test_peewee_columns_become_json_schemas(student):
     openapi = student.load("openapi.py")
     schema = openapi.model_schema(Users)
     props = schema["properties"]
-    assert props["name"] == {"type": "string", "maxLength": 128, "description": "user name"}
-    assert props["born"] == {"type": "string", "format": "date"}
+    assert props["name"] == {"type": "string", "maxLength": 128, "description": "user name"}, (
+        "CharField(max_length=128, verbose_name='user name') should be "
+        f"{{'type': 'string', 'maxLength': 128, 'description': 'user name'}}; got {props['name']}"
+    )
+    assert props["born"] == {"type": "string", "format": "date"}, (
+        f"a DateField should be {{'type': 'string', 'format': 'date'}}; got {props['born']}"
+    )
     assert props["slug"] == {"type": "string", "maxLength": 40}, (
         f"a CharField subclass is documented as a CharField; got {props['slug']}"
     )
@@ -103,6 +125,60 @@ def test_peewee_columns_become_json_schemas(student):
     )
     assert props["active"] == {"type": "boolean", "default": True}, (
         f"BooleanField(default=True) should carry its default; got {props['active']}"
+    )
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Things(peewee.Model):
+    id = peewee.BigAutoField()
+    count = peewee.BigIntegerField()
+    small = peewee.SmallIntegerField()
+    enabled = peewee.BooleanField(default=False)
+    stock = peewee.IntegerField(default=0)
+    created = peewee.DateTimeField(default=dt.datetime.now)
+    color = pw_fields.EnumField(Color, null=True)
+
+    class Meta:
+        table_name = "things"
+
+
+@pytest.mark.task(3)
+def test_a_subclass_uses_its_nearest_listed_ancestor(student):
+    openapi = student.load("openapi.py")
+    props = openapi.model_schema(Things)["properties"]
+    for name, expected in (("id", "int64"), ("count", "int64"), ("small", "int32")):
+        got = props[name].get("format")
+        assert got == expected, (
+            f"Things.{name} ({type(Things._meta.fields[name]).__name__}) should be documented "
+            f"with format {expected}: walk type(field).__mro__ and take the first class listed "
+            "in FIELD_SCHEMAS (the nearest ancestor), not the first listed class the field is "
+            f"an instance of; got {props[name]}"
+        )
+    assert props["id"].get("minimum") == 1, (
+        f"an auto-incremented id starts at 1 (BigAutoField's own entry); got {props['id']}"
+    )
+
+
+@pytest.mark.task(3)
+def test_defaults_falsy_callable_and_a_nullable_enum(student):
+    openapi = student.load("openapi.py")
+    props = openapi.model_schema(Things)["properties"]
+    assert props["enabled"].get("default") is False and props["stock"].get("default") == 0, (
+        "a default of False or 0 is a default too (test `is not None`, not truthiness); got "
+        f"enabled {props['enabled']}, stock {props['stock']}"
+    )
+    assert "default" not in props["created"], (
+        "a callable default (datetime.now) has no constant value to document: leave it out "
+        f"(_json_default gives None); got {props['created']}"
+    )
+    color = props["color"]
+    assert color.get("nullable") is True and color.get("enum") == ["red", "blue", None], (
+        "a nullable enum column must list None among its values, or a validator refuses null: "
+        f'expected nullable: true and enum ["red", "blue", null]; got {color}'
     )
 
 
@@ -146,8 +222,12 @@ async def test_the_spec_describes_responses_inside_the_envelope(student, databas
     assert schema.get("type") == "object" and set(schema.get("required", [])) == {"code", "data"}, (
         f"a response schema is the envelope: an object requiring code and data; got {schema}"
     )
-    assert schema["properties"]["code"].get("enum") == [0], "code is 0 on success"
-    assert schema["properties"]["data"]["type"] == "object", "data holds what @doc.produces said"
+    assert schema["properties"]["code"].get("enum") == [0], (
+        f"code is 0 on success: enum [0]; got {schema['properties']['code']}"
+    )
+    assert schema["properties"]["data"].get("type") == "object", (
+        f"data holds what @doc.produces said (an object here); got {schema['properties']['data']}"
+    )
     paged = reply.body["paths"]["/people"]["get"]["responses"]["200"]
     paged = paged["content"]["application/json"]["schema"]
     assert "pagination" in paged.get("required", []) and paged["properties"]["pagination"] == {

@@ -6,6 +6,7 @@ service and against the variants with planted bugs in ``users_variants.py`` (nex
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -20,7 +21,7 @@ import users_variants  # this folder is on sys.path (pytest prepends it)
 from users_variants import VARIANTS
 
 HERE = Path(__file__).resolve().parent
-# Tasks 3 and 4 run a whole pytest session (your tests x 6 versions of the service) first.
+# Tasks 3 and 4 run a pytest session first (your tests of the task x every version of the service).
 SUITE_TIMEOUT = pytest.mark.timeout(120)
 REPO = HERE.parent.parent.parent
 
@@ -43,9 +44,23 @@ def test_a_mock_matches_method_path_host_and_query(student):
     assert not one_host.matches("GET", URL("http://cities:8002/roles/2")), (
         "an absolute URL matches its own host and port only"
     )
+    assert not one_host.matches("GET", URL("http://roles:9999/roles/2")), (
+        "an absolute URL matches its own port only: http://roles:8003/... is not "
+        "http://roles:9999/... (compare scheme, host and port)"
+    )
+    assert one_host.matches("GET", URL("http://roles:8003/roles/2")), (
+        'Mock("GET", "http://roles:8003/roles/2") should match that very URL'
+    )
     paged = testing.Mock("GET", "/users?page=2")
-    assert paged.matches("GET", URL("http://u/users?page=2"))
+    assert paged.matches("GET", URL("http://u/users?page=2")), (
+        'Mock("GET", "/users?page=2") should match GET http://u/users?page=2'
+    )
     assert not paged.matches("GET", URL("http://u/users?page=3")), "a registered query must match"
+    any_query = testing.Mock("GET", "/users")
+    assert any_query.matches("GET", URL("http://u/users?page=3&size=2")), (
+        'Mock("GET", "/users") registers no query, so it matches any query: '
+        "compare queries only when the mock has one"
+    )
 
 
 @pytest.mark.task(1)
@@ -54,8 +69,17 @@ def test_a_regex_mock_searches_the_whole_url(student):
 
     testing = student.load("testing.py")
     mock = testing.Mock("GET", re.compile(r"/cities/\d+$"))
-    assert mock.matches("GET", URL("http://cities:8002/cities/77"))
-    assert not mock.matches("GET", URL("http://cities:8002/cities/x"))
+    assert mock.matches("GET", URL("http://cities:8002/cities/77")), (
+        r're.compile(r"/cities/\d+$") should match http://cities:8002/cities/77 (search it)'
+    )
+    assert not mock.matches("GET", URL("http://cities:8002/cities/x")), (
+        r're.compile(r"/cities/\d+$") must not match http://cities:8002/cities/x'
+    )
+    by_host = testing.Mock("GET", re.compile(r"//cities:8002/"))
+    assert by_host.matches("GET", URL("http://cities:8002/cities/1")), (
+        "a regex is searched in the whole URL (str(url)), host and port included, not only in "
+        "its path"
+    )
 
 
 # ---------------------------------------------------------------------------------------- task 2
@@ -84,7 +108,10 @@ async def test_the_app_gets_answers_from_the_first_matching_mock(student, databa
     assert second.body["data"]["name"] == "Lisboa", (
         "a mock registered with times=1 is used up after one call: the next matching mock answers"
     )
-    assert (once.call_count, later.call_count) == (1, 1)
+    assert (once.call_count, later.call_count) == (1, 1), (
+        "each mock records the calls it answered (mock.calls): one call each; got call counts "
+        f"{(once.call_count, later.call_count)}"
+    )
     assert len(mocks.calls) == 3 and len(mocks.unmatched) == 1, (
         "every call is recorded in mocks.calls; the one nobody answered also in mocks.unmatched"
     )
@@ -93,33 +120,69 @@ async def test_the_app_gets_answers_from_the_first_matching_mock(student, databa
         mocks.check()
 
 
+@pytest.mark.task(2)
+def test_a_call_no_mock_answers_raises_unmocked_call(student):
+    testing = student.load("testing.py")
+    mocks = testing.MockServices()
+    mocks.get("/cities/1", payload={"id": 1})
+    url = URL("http://cities:8002/cities/9")
+    call = testing.Call("GET", str(url), {}, None, {})
+    try:
+        found = mocks.find(call, url)
+    except testing.UnmockedCall as exc:
+        assert "/cities/9" in str(exc), f"UnmockedCall should name the call's URL; it said {exc}"
+    else:
+        pytest.fail(
+            f"find() of a call no mock matches should raise UnmockedCall naming it, not return "
+            f"{found!r}: the test must fail at the call, where the student can see it",
+            pytrace=False,
+        )
+    assert mocks.unmatched == [call] and mocks.calls == [call], (
+        "the unanswered call is recorded in mocks.calls and mocks.unmatched; got "
+        f"calls={mocks.calls}, unmatched={mocks.unmatched}"
+    )
+
+
 # ---------------------------------------------------------------------------------------- tasks 3, 4
 
 
-@pytest.fixture(scope="session")
-def suite_runs(request):
-    """Run the student's check_users.py against the real users service and every variant.
+_SUITES: dict[tuple[str, int], tuple[dict, str]] = {}  # (suite's sha256, task) -> its results
+
+
+@pytest.fixture
+def suite_runs(request, student):
+    """Run the student's check_users.py tests of this task against the real users service and
+    every variant of that task; once per session for the same file.
 
     In this process (a nested pytest session, as pytester does): a child process would pay
     pytest's start-up again. Results come back through the plugin's JSON file.
     """
-    folder = "solutions" if request.config.getoption("--solution") else "labs"
-    suite = REPO / folder / "06" / "check_users.py"
+    task = request.node.get_closest_marker("task").args[0]
+    suite = student.path("check_users.py")
+    key = (hashlib.sha256(suite.read_bytes()).hexdigest(), task)
+    if key not in _SUITES:
+        _SUITES[key] = run_suite(suite, task)
+    return _SUITES[key]
+
+
+def run_suite(suite, task):
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "results.json"
-        previous = os.environ.get("USERS_VARIANT_RESULTS")
+        saved = {name: os.environ.get(name) for name in ("USERS_VARIANT_RESULTS", "USERS_VARIANT_TASK")}
         os.environ["USERS_VARIANT_RESULTS"] = str(out)
+        os.environ["USERS_VARIANT_TASK"] = str(task)
         try:
             code = pytest.main(
-                [str(suite), "-q", "-s", "-p", "no:cacheprovider", "--timeout", "15"]
+                [str(suite), "-q", "-s", "-p", "no:cacheprovider", "--timeout", "15", "--import-mode=importlib"]
                 + ["--rootdir", str(REPO)],
                 plugins=[users_variants],
             )
         finally:
-            if previous is None:
-                os.environ.pop("USERS_VARIANT_RESULTS", None)
-            else:
-                os.environ["USERS_VARIANT_RESULTS"] = previous
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         results = json.loads(out.read_text()) if out.exists() else {}
     return results, f"pytest exit code {int(code)}"
 
