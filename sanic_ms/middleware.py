@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 from sanic import Sanic
-from sanic.exceptions import MethodNotAllowed, PayloadTooLarge, SanicException
+from sanic.exceptions import MethodNotAllowed, PayloadTooLarge, RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.request import Request
 from sanic.response import BaseHTTPResponse, HTTPResponse
@@ -187,6 +187,11 @@ class EnvelopeErrorHandler(ErrorHandler):
             and request.app.config.CORS_ORIGINS
         ):
             return HTTPResponse(status=204, headers=cors_headers(request.app, request))
+        if isinstance(exception, RequestCancelled):
+            # The client closed the connection before the answer: nobody will read one, and it is
+            # not a bug of ours (wrk and locust do it at the end of every run).
+            log.info("client went away during %s %s", request.method, request.path)
+            return HTTPResponse(status=499)
         exception = _precise(request, exception)
         # BEGIN SOLUTION task 3: the status and error envelope for our errors, Sanic's, and others
         if isinstance(exception, errors.ServiceError):
