@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import shutil
@@ -124,6 +125,35 @@ def test_status_finishes_and_names_the_lab_when_a_connection_leaks(tmp_path):
     # Either the lab's own guard names the leak (a failed task), or the run's bound stops it.
     row = next(line for line in done.stdout.splitlines() if line.startswith("01 "))
     assert "/3" in row and not row.split()[-3].startswith("3/"), row
+
+
+@pytest.mark.timeout(240)
+def test_the_notebook_cell_finishes_and_names_the_task_when_a_connection_leaks(tmp_path):
+    copy = fresh.fresh_copy(tmp_path / "repo")
+    leaky = (REPO / "solutions" / "01" / "db.py").read_text()
+    release = "await pool.release(conn, timeout=self.command_timeout)"
+    assert release in leaky, "the planted leak no longer applies"
+    (copy / "labs" / "01" / "db.py").write_text(leaky.replace(release, "pass  # never given back"))
+    cell = (  # what notebook 01's "your turn" cell runs
+        "import asyncio\n"
+        "from sanic_ms import notebook as nb\n"
+        "progress = asyncio.run(nb.lab('01', display=False, limit=60))\n"
+        "print([(t.number, t.passed, t.tests, t.first_failure[:300]) for t in progress.tasks])\n"
+        "print(progress.summary)\n"
+    )
+    began = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", cell], cwd=copy, capture_output=True, text=True, timeout=200
+    )
+    assert time.monotonic() - began < 120, "the cell must be bounded"
+    assert done.returncode == 0, done.stdout + done.stderr
+    tasks = ast.literal_eval(
+        done.stdout.splitlines()[0]
+    )  # [(number, passed, tests, first failure), ...]
+    by_number = {number: (passed, total) for number, passed, total, _ in tasks}
+    assert by_number[2][0] < by_number[2][1], f"task 2 (the leak) must not pass: {tasks}"
+    failure = next(text for number, _, _, text in tasks if number == 2)
+    assert "never given back" in failure, failure
 
 
 # --------------------------------------------------------------------------- outside the venv
