@@ -104,14 +104,19 @@ def test_a_run_that_hangs_is_stopped_and_names_the_lab_and_the_test(tmp_path):
     assert outcomes == {"test_quick": "passed", "test_waits_forever": "failed"}
 
 
-@pytest.mark.timeout(240)
-def test_status_finishes_and_names_the_lab_when_a_connection_leaks(tmp_path):
+def _copy_with_leaked_connection(tmp_path: Path) -> Path:
+    """A fresh copy of the repo whose labs/01/db.py never gives a connection back."""
     copy = fresh.fresh_copy(tmp_path / "repo")
     leaky = (REPO / "solutions" / "01" / "db.py").read_text()
     release = "await pool.release(conn, timeout=self.command_timeout)"
     assert release in leaky, "the planted leak no longer applies"
-    leaky = leaky.replace(release, "pass  # never given back")
-    (copy / "labs" / "01" / "db.py").write_text(leaky)
+    (copy / "labs" / "01" / "db.py").write_text(leaky.replace(release, "pass  # never given back"))
+    return copy
+
+
+@pytest.mark.timeout(240)
+def test_status_finishes_and_names_the_lab_when_a_connection_leaks(tmp_path):
+    copy = _copy_with_leaked_connection(tmp_path)
     began = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "grader", "status", "--labs", "01", "--timeout", "40"],
@@ -129,11 +134,7 @@ def test_status_finishes_and_names_the_lab_when_a_connection_leaks(tmp_path):
 
 @pytest.mark.timeout(240)
 def test_the_notebook_cell_finishes_and_names_the_task_when_a_connection_leaks(tmp_path):
-    copy = fresh.fresh_copy(tmp_path / "repo")
-    leaky = (REPO / "solutions" / "01" / "db.py").read_text()
-    release = "await pool.release(conn, timeout=self.command_timeout)"
-    assert release in leaky, "the planted leak no longer applies"
-    (copy / "labs" / "01" / "db.py").write_text(leaky.replace(release, "pass  # never given back"))
+    copy = _copy_with_leaked_connection(tmp_path)
     cell = (  # what notebook 01's "your turn" cell runs
         "import asyncio\n"
         "from sanic_ms import notebook as nb\n"
