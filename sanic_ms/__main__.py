@@ -7,69 +7,14 @@ A command is a function that adds its subparser and sets ``run`` to its handler;
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 
-# Exit codes: 0 done, 1 a migration failed (rolled back), 2 bad usage or input.
-OK, FAILED, USAGE = 0, 1, 2
+from sanic_ms.migrations import cli as migrate_cli
 
-
-def _migrate(args: argparse.Namespace) -> int:
-    from sanic_ms import migrations
-    from sanic_ms.postgres import mask
-
-    try:
-        classes = migrations.discover(args.modules)
-    except (ValueError, TypeError, migrations.MigrationDefinitionError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return USAGE
-    if args.status:
-        rows = migrations.status(classes, args.dsn)
-        if args.json:
-            print(json.dumps([row.to_dict() for row in rows], indent=2))
-        else:
-            for row in rows:
-                print("\n".join(row.lines()))
-        return OK
-    try:
-        report = migrations.apply(classes, args.dsn)
-    except migrations.MigrationError as exc:
-        if exc.report is not None:
-            print(exc.report if not args.json else json.dumps(exc.report.to_dict()))
-        print(f"error: {exc}", file=sys.stderr)
-        return FAILED
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report)
-    if args.dsn:
-        print(f"database: {mask(args.dsn)}", file=sys.stderr)
-    return OK
-
-
-def add_migrate(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "migrate",
-        help="create tables and apply pending migrations",
-        description="Create absent tables, then apply the pending versions of every "
-        "MigrationModel in MODULE, each in its own transaction, under an advisory lock.",
-    )
-    parser.add_argument(
-        "modules",
-        nargs="+",
-        metavar="MODULE",
-        help="dotted module (examples.users.migrations), service package (examples.users) "
-        "or path to a .py file",
-    )
-    parser.add_argument(
-        "--status", action="store_true", help="list applied and pending versions; change nothing"
-    )
-    parser.add_argument(
-        "--dsn", help="PostgreSQL URL (default: DATABASE_URL, else sanic_ms.postgres.resolve())"
-    )
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    parser.set_defaults(run=_migrate)
-
-
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_migrate]
+COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
+    migrate_cli.add_migrate
+]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -82,7 +27,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return args.run(args)
+    code: int = args.run(args)
+    return code
 
 
 if __name__ == "__main__":

@@ -321,27 +321,27 @@ def test_notebook_apps_ignore_redirecting_environment(monkeypatch):
 def test_student_code_plugs_the_lab_file_in_or_falls_back_with_a_note():
     import sys
 
-    import sanic_ms.migrations as reference
+    import sanic_ms.migrations.model as reference
 
     async def refuse(modules):
-        assert modules["migrations.py"] is not reference  # the check sees the student's module
+        assert modules["model.py"] is not reference  # the check sees the student's module
         raise AssertionError("planted: not ready")
 
     async def main():
-        mine = await nb_support.student_code("04", "migrations.py", solution=True)
+        mine = await nb_support.student_code("04", "model.py", solution=True)
         try:
             assert mine.yours, mine.note
-            assert "Running your code: solutions/04/migrations.py" in mine.note
-            assert sys.modules["sanic_ms.migrations"] is mine["migrations.py"]
+            assert "Running your code: solutions/04/model.py" in mine.note
+            assert sys.modules["sanic_ms.migrations.model"] is mine["model.py"]
         finally:
             nb_support._undo_plugs()
-        assert sys.modules["sanic_ms.migrations"] is reference
-        fallback = await nb_support.student_code("04", "migrations.py", solution=True, check=refuse)
-        assert not fallback.yours and fallback["migrations.py"] is reference
+        assert sys.modules["sanic_ms.migrations.model"] is reference
+        fallback = await nb_support.student_code("04", "model.py", solution=True, check=refuse)
+        assert not fallback.yours and fallback["model.py"] is reference
         assert (
             "runs the reference instead" in fallback.note and "planted: not ready" in fallback.note
         )
-        assert sys.modules["sanic_ms.migrations"] is reference
+        assert sys.modules["sanic_ms.migrations.model"] is reference
         assert "border-left" in fallback._repr_html_()
 
     asyncio.run(main())

@@ -13,22 +13,23 @@
 # - each version runs in **one transaction** with its record row: it happens completely, or not at
 #   all, and is never applied twice.
 #
-# This notebook migrates a fresh database of its own with **your** `labs/04/migrations.py`
+# This notebook migrates a fresh database of its own with **your** `labs/04/model.py`
 # (plugged into the framework the way the lab's tests do it; while it is unfinished, the first
 # cell says so and the reference runs instead), draws the status before and after, writes a new
 # migration, and watches a broken one roll back.
 
 # %%
 from sanic_ms import notebook as nb
+from sanic_ms.migrations import connect
 
 
 async def works(modules):
     """Your migrations, tried once: natural order, and the cities table migrated from nothing."""
-    m = modules["migrations.py"]
+    m = modules["model.py"]
     assert m.natural_key("v2") < m.natural_key("v10"), "natural_key: v2 must sort before v10"
     from examples.cities.migrations import CityMigration
 
-    scratch = m.connect(await nb.database("nb04"))
+    scratch = connect(await nb.database("nb04"))
     try:
         report = CityMigration(scratch).auto_migrate()
         assert report.created and report.applied, "auto_migrate applied nothing to an empty database"
@@ -36,7 +37,7 @@ async def works(modules):
         scratch.close()
 
 
-code = await nb.student_code("04", "migrations.py", check=works)
+code = await nb.student_code("04", "model.py", check=works)
 display(code)
 
 from sanic_ms import migrations

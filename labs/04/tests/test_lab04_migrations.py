@@ -1,4 +1,4 @@
-"""Lab 04: versioned migrations (labs/04/migrations.py) against a real PostgreSQL schema."""
+"""Lab 04: versioned migrations (labs/04/model.py) against a real PostgreSQL schema."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from urllib.parse import quote
 import peewee
 import psycopg
 import pytest
+
+from sanic_ms.migrations import connect
 
 
 @pytest.fixture
@@ -73,7 +75,7 @@ def note_migrations(m, ran, fail_at=None):
 
 @pytest.mark.task(1)
 def test_versions_sort_naturally(student):
-    m = student.load("migrations.py")
+    m = student.load("model.py")
     versions = ["v10", "v2", "v1", "v1a", "2024-05-01", "2024-04-30"]
     got = sorted(versions, key=m.natural_key)
     assert got == ["2024-04-30", "2024-05-01", "v1", "v1a", "v2", "v10"], (
@@ -86,7 +88,7 @@ def test_versions_sort_naturally(student):
 
 @pytest.mark.task(2)
 def test_info_marks_the_method_with_its_version(student):
-    m = student.load("migrations.py")
+    m = student.load("model.py")
 
     @m.info(version="v3", author="ada", datetime="2024-05-01")
     def migrate_v3(self):
@@ -107,7 +109,7 @@ def test_info_marks_the_method_with_its_version(student):
 
 @pytest.mark.task(2)
 def test_info_refuses_a_missing_or_blank_version(student):
-    m = student.load("migrations.py")
+    m = student.load("model.py")
     for bad in (None, "", "  v1", 3):
         refuses(m, f"@info(version={bad!r})", version=bad)
     try:
@@ -131,7 +133,7 @@ def refuses(m, written, **kwargs):
 
 @pytest.mark.task(2)
 def test_info_refuses_a_long_version_and_an_author_that_is_not_text(student):
-    m = student.load("migrations.py")
+    m = student.load("model.py")
     refuses(m, "@info(version=<65 characters>) (at most 64 fit in the record)", version="v" * 65)
     m.info(version="v" * 64)  # 64 is fine
     refuses(m, "@info(version='v1', author=42) (an author is a string)", version="v1", author=42)
@@ -142,9 +144,9 @@ def test_info_refuses_a_long_version_and_an_author_that_is_not_text(student):
 
 @pytest.mark.task(3)
 def test_auto_migrate_creates_the_table_and_runs_versions_in_order(student, dsn):
-    m = student.load("migrations.py")
+    m = student.load("model.py")
     ran = []
-    database = m.connect(dsn)
+    database = connect(dsn)
     report = note_migrations(m, ran)(database).auto_migrate()
     assert ran == ["v1", "v2", "v10"], f"versions should run in natural order; they ran {ran}"
     assert recorded(dsn, "notes") == ["v1", "v2", "v10"], (
@@ -162,9 +164,9 @@ def test_auto_migrate_creates_the_table_and_runs_versions_in_order(student, dsn)
 
 @pytest.mark.task(3)
 def test_a_second_run_applies_nothing(student, dsn):
-    m = student.load("migrations.py")
+    m = student.load("model.py")
     ran = []
-    database = m.connect(dsn)
+    database = connect(dsn)
     note_migrations(m, ran)(database).auto_migrate()
     again = note_migrations(m, ran)(database).auto_migrate()
     assert ran == ["v1", "v2", "v10"] and again.applied == [], (
@@ -177,9 +179,9 @@ def test_a_second_run_applies_nothing(student, dsn):
 
 @pytest.mark.task(3)
 def test_a_failing_version_is_rolled_back_with_nothing_recorded(student, dsn):
-    m = student.load("migrations.py")
+    m = student.load("model.py")
     ran = []
-    database = m.connect(dsn)
+    database = connect(dsn)
     try:
         note_migrations(m, ran, fail_at="v2")(database).auto_migrate()
     except m.MigrationError as exc:
