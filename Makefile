@@ -51,8 +51,10 @@ clean:
 	rm -rf $(VENV) .pytest_cache reports
 
 # Create the example tables and apply pending migrations; `make migrate ARGS=--status` lists them.
+# The framework takes DATABASE_URL only; without one, the development PostgreSQL is resolved here.
 .PHONY: migrate
 migrate: setup
+	DATABASE_URL="$${DATABASE_URL:-$$($(PY) -c 'from sanic_ms.postgres import resolve; print(resolve(verbose=False).dsn)')}" \
 	$(PY) -m sanic_ms migrate examples.users examples.cities examples.roles $(ARGS)
 
 # Labs: `make lab N=03` runs lab 03's tests; `make watch N=03` reruns them on every save, each run

@@ -119,6 +119,13 @@ def test_a_bad_module_exits_2_with_a_clear_error(target, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_without_dsn_or_database_url_exits_2_saying_to_set_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+    assert main(["migrate", module(tmp_path)]) == 2
+    assert "set DATABASE_URL" in capsys.readouterr().err
+
+
 def test_a_subcommand_is_required(capsys):
     with pytest.raises(SystemExit) as exited:
         main([])
