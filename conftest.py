@@ -2,8 +2,7 @@
 
 The fixtures themselves (``database_url``, ``schema_dsn``, ``db``, ``app``, ``client``,
 ``mock_services``) come from the ``sanic_ms.testing`` plugin (``-p sanic_ms.testing`` in
-pyproject.toml); it reads the server from ``DATABASE_URL``, which is set here when a test first
-needs a database.
+pyproject.toml); it reads the server from ``DATABASE_URL``, which is set here before tests start.
 """
 
 from __future__ import annotations
@@ -17,15 +16,11 @@ import pytest
 from sanic_ms.postgres import resolve
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_fixture_setup(
-    fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest
-) -> None:
-    # Only once a test needs a database: resolving may start the embedded server, which a run of
-    # tests without one should not wait for. DATABASE_URL if set, else 127.0.0.1:5432, else the
-    # embedded server (sanic_ms.postgres).
-    if fixturedef.argname == "database_url" and not os.environ.get("DATABASE_URL"):
-        os.environ["DATABASE_URL"] = resolve().dsn
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any test starts (unittest classes create their databases in setUpClass, not through
+    # a fixture): DATABASE_URL if set, else 127.0.0.1:5432, else the embedded server. Quietly: the
+    # output of a run is the tests'.
+    os.environ["DATABASE_URL"] = resolve(verbose=False).dsn
 
 
 @pytest.fixture(scope="session")
