@@ -1,26 +1,26 @@
-"""Fixtures for every test in the repository: one fresh PostgreSQL database per test session."""
+"""The development side of this repository's tests: which PostgreSQL they create databases on.
+
+The fixtures themselves (``database_url``, ``schema_dsn``, ``db``, ``app``, ``client``,
+``mock_services``) come from the ``sanic_ms.testing`` plugin (``-p sanic_ms.testing`` in
+pyproject.toml); it reads the server from ``DATABASE_URL``, which is set here before tests start.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 import asyncpg
 import pytest
-from sanic import Sanic
 
-from sanic_ms.postgres import create_database, drop_database, resolve
-
-# Tests build many apps with the same names (users, cities, ...); Sanic allows that in test mode.
-Sanic.test_mode = True
+from sanic_ms.postgres import resolve
 
 
-@pytest.fixture(scope="session")
-def database_url():
-    """A database created for this test session and dropped at its end."""
-    resolve()
-    dsn = asyncio.run(create_database("test_sanic_ms"))
-    yield dsn
-    asyncio.run(drop_database(dsn))
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any test starts (unittest classes create their databases in setUpClass, not through
+    # a fixture): DATABASE_URL if set, else 127.0.0.1:5432, else the embedded server. Quietly: the
+    # output of a run is the tests'.
+    os.environ["DATABASE_URL"] = resolve(verbose=False).dsn
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from sanic import Sanic
 
 from . import middleware, tracing
 from . import settings as default_settings
-from .client import Client, Clients
+from .client import Client, Clients, SessionFactory, session_factory_of, use_session_factory
 from .db import Database
 from .log import setup_logging
 from .openapi import setup as setup_openapi
@@ -29,12 +29,14 @@ def create_app(
     settings: dict[str, Any] | ModuleType | None = None,
     *,
     defaults: dict[str, Any] | ModuleType | None = None,
+    session_factory: SessionFactory | None = None,
 ) -> Sanic:
     """Build an app named ``name``; nothing connects until the server starts.
 
     Settings are UPPERCASE names (a dict or a module): ``defaults`` (the service's own) override
     those of ``sanic_ms.settings``, environment variables override both, and ``settings`` passed
-    here override everything (see ``sanic_ms.settings.load``).
+    here override everything (see ``sanic_ms.settings.load``). ``session_factory`` gives the
+    downstream clients their HTTP session (a fake one in tests; see ``sanic_ms.client``).
     """
     if not _NAME.match(name):
         raise ValueError(
@@ -54,6 +56,8 @@ def create_app(
         middleware.setup(app)
         tracing.setup(app)
         setup_openapi(app)  # /openapi/spec.json, Swagger UI, request validation
+        if session_factory is not None:
+            use_session_factory(app, session_factory)
     except BaseException:
         Sanic.unregister_app(app)
         raise
@@ -66,7 +70,7 @@ def create_app(
             log.info(found.describe())
             dsn = found.dsn
         app.ctx.db = await Database.from_config(app.config, dsn).connect()
-        factory = getattr(app.ctx, "session_factory", None)  # set by sanic_ms.testing to mock
+        factory = session_factory_of(app)
         app.ctx.clients = Clients(
             {
                 service: Client(

@@ -6,6 +6,11 @@ the downstream's own 4xx -> the same status and its message, its 5xx -> 502 nami
 is checked too: a body that is not JSON, an error envelope (``code`` other than 0) or a body over
 ``max_size`` bytes (the CLIENT_MAX_SIZE setting) is a 502 naming the service. Errors name the
 service, never its URL: an internal address is for the log, not for whoever called us.
+
+The seam for fakes, as httpx's transport is: a client gets its HTTP session from a
+``SessionFactory``. ``create_app(..., session_factory=...)`` or :func:`use_session_factory` (before
+the app starts) gives every client of an app a fake session (``sanic_ms.testing.MockServices``);
+the client's own code still runs.
 """
 
 from __future__ import annotations
@@ -14,15 +19,47 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol, TypeGuard, cast
 
 import aiohttp
 import orjson
+from sanic import Sanic
 
 from . import errors, settings, tracing
 
-SessionFactory = Callable[["Client"], Any]
 log = logging.getLogger("sanic_ms.client")
+
+
+class Session(Protocol):
+    """What a ``Client`` uses of its HTTP session: ``aiohttp.ClientSession``, or a fake one.
+
+    ``request`` returns an async context manager giving a response with ``status``, ``headers``
+    and ``read()`` (or aiohttp's streamed ``content``).
+    """
+
+    def request(
+        self, method: str, url: str, *, params: Any = ..., json: Any = ..., headers: Any = ...
+    ) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+SessionFactory = Callable[["Client"], Session]
+
+
+def use_session_factory(app: Sanic[Any, Any], factory: SessionFactory | None) -> None:
+    """Give every downstream client of ``app`` its session from ``factory`` (None: aiohttp's).
+
+    Call it before the app starts: the clients are built then.
+    """
+    app.ctx.session_factory = factory
+
+
+def session_factory_of(app: Sanic[Any, Any]) -> SessionFactory | None:
+    """The factory :func:`use_session_factory` set for ``app``, if any."""
+    return cast("SessionFactory | None", getattr(app.ctx, "session_factory", None))
+
+
 _CHUNK = 64 * 1024
 _MESSAGE_MAX = 200  # characters of a downstream's own error message repeated to our client
 
@@ -53,12 +90,16 @@ class Client:
         self.timeout = timeout
         self.max_size = max_size
         self._session_factory = session_factory or _default_session
-        self.session: Any = None
+        self.session: Session | None = None
 
     async def start(self) -> Client:
+        await self._open()
+        return self
+
+    async def _open(self) -> Session:
         if self.session is None:
             self.session = self._session_factory(self)
-        return self
+        return self.session
 
     async def close(self) -> None:
         if self.session is not None:
@@ -81,8 +122,7 @@ class Client:
         envelope: bool = False,
     ) -> Any:
         """Call the service; return its JSON (only ``data`` of an envelope unless ``envelope``)."""
-        if self.session is None:
-            await self.start()
+        session = await self._open()
         url = self.base_url + path
         sent = self.headers_for(request)
         if headers:
@@ -90,7 +130,7 @@ class Client:
         try:
             # A CLIENT span from send to response; it writes the B3 headers into ``sent``.
             with tracing.client_span(self.name, method, path, sent) as span:
-                async with self.session.request(
+                async with session.request(
                     method, url, params=params, json=json, headers=sent
                 ) as response:
                     status = response.status
@@ -213,8 +253,8 @@ async def _read(response: Any, limit: int) -> bytes:
     if declared and declared.isdigit() and int(declared) > limit:
         raise _TooLarge(f"Content-Length: {declared}")
     content = getattr(response, "content", None)
-    if content is None:  # sanic_ms.testing's fake session hands over the whole body at once
-        raw = await response.read()
+    if content is None:  # sanic_ms.testing.fakes' session hands over the whole body at once
+        raw: bytes = await response.read()
     else:
         chunks, size = [], 0
         async for chunk in content.iter_chunked(_CHUNK):
@@ -239,7 +279,7 @@ def _parse(raw: bytes) -> Any:
         return raw.decode("utf-8", "replace")
 
 
-def _is_error_envelope(body: Any) -> bool:
+def _is_error_envelope(body: Any) -> TypeGuard[dict[str, Any]]:
     """``{"code": 404, "message": ...}``: an error, even when it came with a 2xx status."""
     if not isinstance(body, dict) or "message" not in body:
         return False
@@ -263,8 +303,8 @@ def _shorten(message: Any) -> str | None:
 class Clients(Mapping[str, Client]):
     """The app's clients by service name; ``clients.cities`` works as well as ``clients["cities"]``."""
 
-    def __init__(self, clients: Mapping[str, Client] = ()):
-        self._clients = dict(clients)
+    def __init__(self, clients: Mapping[str, Client] | None = None):
+        self._clients = dict(clients or {})
 
     def __getitem__(self, name: str) -> Client:
         try:

@@ -1,5 +1,6 @@
 """The 2018 import path of the test base: ``from sanic_ms.tests import APITestCase``."""
 
-from .testing import APITestCase, MockServices
+from .testing.fakes import MockServices
+from .testing.unittest import APITestCase
 
 __all__ = ["APITestCase", "MockServices"]

@@ -1,28 +1,10 @@
-"""What the migrations tests share: a schema of the test's own, catalog queries, a model."""
+"""What the migrations tests share: catalog queries and a model."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from urllib.parse import quote
 
 import peewee
 import psycopg
-
-
-@contextmanager
-def own_schema(database_url: str, prefix: str = "m") -> Iterator[str]:
-    """The session database seen through a fresh schema (search_path), dropped afterwards."""
-    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in database_url else "?"
-    try:
-        yield f"{database_url}{sep}options={quote(f'-c search_path={schema}')}"
-    finally:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def query(dsn, sql, params=()):

@@ -9,9 +9,7 @@ import sys
 import textwrap
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
-import psycopg
 import pytest
 
 from sanic_ms.__main__ import main
@@ -47,15 +45,9 @@ MIGRATIONS = textwrap.dedent(
 
 
 @pytest.fixture
-def dsn(database_url):
-    """The session database, seen through a schema of this test's own (search_path)."""
-    schema = f"cli_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in database_url else "?"
-    yield f"{database_url}{sep}options={quote(f'-c search_path={schema}')}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+def dsn(schema_dsn):
+    """The session database, seen through a schema of this test's own (sanic_ms.testing)."""
+    return schema_dsn
 
 
 def module(tmp_path, v2="pass"):

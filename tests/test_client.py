@@ -11,8 +11,9 @@ from sanic.response import html, raw
 from sanic.response import json as sanic_json
 
 from sanic_ms import create_app, errors
-from sanic_ms.client import Client, Clients
+from sanic_ms.client import Client, Clients, session_factory_of, use_session_factory
 from sanic_ms.serve import free_port, serve
+from sanic_ms.testing import MockServices
 
 
 @pytest.fixture
@@ -260,3 +261,22 @@ async def test_the_caller_gets_an_envelope_naming_the_service_and_the_log_gets_t
     assert b"(CLIENT_MAX_SIZE)" in body  # the app's setting, 1,000 bytes here
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "sanic_ms.client")
     assert f"GET {downstream}/html" in logged
+
+
+async def test_create_app_gives_its_clients_the_session_factory_it_was_given(database_url):
+    # The declared seam for fakes: no attribute set behind the app's back.
+    mocks = MockServices()
+    city = mocks.get("/cities/1", payload={"code": 0, "data": {"id": 1, "name": "Lisbon"}})
+    settings = {"DATABASE_URL": database_url, "SERVICES": {"cities": "http://cities:1"}}
+    app = create_app("seam", settings, session_factory=mocks.session_factory)
+    assert session_factory_of(app) == mocks.session_factory
+    async with serve(app):
+        assert await app.ctx.clients.cities.get("/cities/1") == {"id": 1, "name": "Lisbon"}
+    assert city.call_count == 1
+
+
+def test_use_session_factory_sets_the_seam_of_an_app_built_without_one(database_url):
+    app = create_app("no-seam", {"DATABASE_URL": database_url})
+    assert session_factory_of(app) is None
+    use_session_factory(app, MockServices().session_factory)
+    assert session_factory_of(app) is not None

@@ -5,17 +5,16 @@ from __future__ import annotations
 import peewee
 import psycopg
 import pytest
-from migrations_support import Books, columns, indexes, own_schema, query, records
+from migrations_support import Books, columns, indexes, query, records
 
 from sanic_ms import migrations
 from sanic_ms.migrations import MigrationError, MigrationModel, info, migrate
 
 
 @pytest.fixture
-def dsn(database_url):
-    """The session database, seen through a schema of this test's own (search_path)."""
-    with own_schema(database_url) as url:
-        yield url
+def dsn(schema_dsn):
+    """The session database, seen through a schema of this test's own (sanic_ms.testing)."""
+    return schema_dsn
 
 
 # --- helpers -------------------------------------------------------------------------------------

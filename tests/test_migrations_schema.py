@@ -8,7 +8,7 @@ import uuid
 
 import peewee
 import pytest
-from migrations_support import own_schema, query
+from migrations_support import query
 from playhouse.postgres_ext import DateTimeTZField
 
 from sanic_ms import migrations
@@ -16,10 +16,9 @@ from sanic_ms.migrations import MigrationModel, info, migrate
 
 
 @pytest.fixture
-def dsn(database_url):
-    """The session database, seen through a schema of this test's own (search_path)."""
-    with own_schema(database_url) as url:
-        yield url
+def dsn(schema_dsn):
+    """The session database, seen through a schema of this test's own (sanic_ms.testing)."""
+    return schema_dsn
 
 
 # --- SQL defaults for the callables models use ----------------------------------------------------

@@ -11,7 +11,7 @@
 # tests against the real users service (they must pass) and against copies with planted bugs
 # (your tests must catch each one).
 
-# The fake session below is **yours** (`labs/06/testing.py`, plugged into the framework the way the
+# The fake session below is **yours** (`labs/06/fakes.py`, plugged into the framework the way the
 # lab's tests do it); while it is unfinished, the first cell says so and the reference runs.
 
 # %%
@@ -22,14 +22,14 @@ from sanic_ms import notebook as nb
 
 async def works(modules):
     """Your mocks, tried once: a mock answers its own method and URL, and nothing else."""
-    mocks = modules["testing.py"].MockServices()
+    mocks = modules["fakes.py"].MockServices()
     city = mocks.get("/cities/2", payload={"code": 0, "data": {"id": 2}})
     assert city.matches("GET", URL("http://127.0.0.1:9/cities/2")), "GET /cities/2 must match"
     assert not city.matches("POST", URL("http://127.0.0.1:9/cities/2")), "another method matched"
     assert not city.matches("GET", URL("http://127.0.0.1:9/cities/3")), "another path matched"
 
 
-code = await nb.student_code("06", "testing.py", check=works)
+code = await nb.student_code("06", "fakes.py", check=works)
 display(code)
 
 from sanic_ms.testing import MockServices, UnmockedCall

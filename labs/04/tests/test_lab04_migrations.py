@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
-from urllib.parse import quote
 
 import peewee
 import psycopg
@@ -15,15 +13,9 @@ from sanic_ms.migrations import connect
 
 
 @pytest.fixture
-def dsn(database_url):
-    """The session database seen through a schema of this test's own (search_path)."""
-    schema = f"lab04_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in database_url else "?"
-    yield f"{database_url}{sep}options={quote(f'-c search_path={schema}')}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+def dsn(schema_dsn):
+    """The session database, seen through a schema of this test's own (sanic_ms.testing)."""
+    return schema_dsn
 
 
 def query(dsn, sql, params=()):

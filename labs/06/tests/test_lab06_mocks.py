@@ -1,4 +1,4 @@
-"""Lab 06: the mock downstream services (labs/06/testing.py) and your users tests (check_users.py).
+"""Lab 06: the mock downstream services (labs/06/fakes.py) and your users tests (check_users.py).
 
 Tasks 3 and 4 run your ``check_users.py`` in a pytest process of its own, against the real users
 service and against the variants with planted bugs in ``users_variants.py`` (next to this file).
@@ -31,8 +31,8 @@ REPO = HERE.parent.parent.parent
 
 @pytest.mark.task(1)
 def test_a_mock_matches_method_path_host_and_query(student):
-    testing = student.load("testing.py")
-    mock = testing.Mock("GET", "/cities/1")
+    fakes = student.load("fakes.py")
+    mock = fakes.Mock("GET", "/cities/1")
     assert mock.matches("GET", URL("http://cities:8002/cities/1")), (
         'Mock("GET", "/cities/1") should match GET http://cities:8002/cities/1 (a path matches '
         "any service)"
@@ -40,7 +40,7 @@ def test_a_mock_matches_method_path_host_and_query(student):
     assert mock.matches("GET", URL("http://cities:8002/cities/1/")), "a trailing slash is ignored"
     assert not mock.matches("POST", URL("http://cities:8002/cities/1")), "the method must match"
     assert not mock.matches("GET", URL("http://cities:8002/cities/12")), "the path must match"
-    one_host = testing.Mock("GET", "http://roles:8003/roles/2")
+    one_host = fakes.Mock("GET", "http://roles:8003/roles/2")
     assert not one_host.matches("GET", URL("http://cities:8002/roles/2")), (
         "an absolute URL matches its own host and port only"
     )
@@ -51,12 +51,12 @@ def test_a_mock_matches_method_path_host_and_query(student):
     assert one_host.matches("GET", URL("http://roles:8003/roles/2")), (
         'Mock("GET", "http://roles:8003/roles/2") should match that very URL'
     )
-    paged = testing.Mock("GET", "/users?page=2")
+    paged = fakes.Mock("GET", "/users?page=2")
     assert paged.matches("GET", URL("http://u/users?page=2")), (
         'Mock("GET", "/users?page=2") should match GET http://u/users?page=2'
     )
     assert not paged.matches("GET", URL("http://u/users?page=3")), "a registered query must match"
-    any_query = testing.Mock("GET", "/users")
+    any_query = fakes.Mock("GET", "/users")
     assert any_query.matches("GET", URL("http://u/users?page=3&size=2")), (
         'Mock("GET", "/users") registers no query, so it matches any query: '
         "compare queries only when the mock has one"
@@ -67,15 +67,15 @@ def test_a_mock_matches_method_path_host_and_query(student):
 def test_a_regex_mock_searches_the_whole_url(student):
     import re
 
-    testing = student.load("testing.py")
-    mock = testing.Mock("GET", re.compile(r"/cities/\d+$"))
+    fakes = student.load("fakes.py")
+    mock = fakes.Mock("GET", re.compile(r"/cities/\d+$"))
     assert mock.matches("GET", URL("http://cities:8002/cities/77")), (
         r're.compile(r"/cities/\d+$") should match http://cities:8002/cities/77 (search it)'
     )
     assert not mock.matches("GET", URL("http://cities:8002/cities/x")), (
         r're.compile(r"/cities/\d+$") must not match http://cities:8002/cities/x'
     )
-    by_host = testing.Mock("GET", re.compile(r"//cities:8002/"))
+    by_host = fakes.Mock("GET", re.compile(r"//cities:8002/"))
     assert by_host.matches("GET", URL("http://cities:8002/cities/1")), (
         "a regex is searched in the whole URL (str(url)), host and port included, not only in "
         "its path"
@@ -87,14 +87,14 @@ def test_a_regex_mock_searches_the_whole_url(student):
 
 @pytest.mark.task(2)
 async def test_the_app_gets_answers_from_the_first_matching_mock(student, database_url, serve):
-    testing = student.load("testing.py")
+    fakes = student.load("fakes.py")
     app = create_app("lab06", {"DATABASE_URL": database_url, "SERVICES": {"cities": "http://c"}})
 
     @app.get("/city/<id:int>")
     async def city(request, id):
         return await request.app.ctx.clients.cities.get(f"/cities/{id}", request=request)
 
-    mocks = testing.MockServices()
+    mocks = fakes.MockServices()
     once = mocks.get("/cities/1", payload={"id": 1, "name": "Lisbon"}, times=1)
     later = mocks.get("/cities/1", payload={"id": 1, "name": "Lisboa"})
     mocks.install(app)
@@ -116,20 +116,20 @@ async def test_the_app_gets_answers_from_the_first_matching_mock(student, databa
         "every call is recorded in mocks.calls; the one nobody answered also in mocks.unmatched"
     )
     assert unmocked.status >= 500, f"an unmocked call must fail, not answer; got {unmocked}"
-    with pytest.raises(testing.UnmockedCall, match="/cities/9"):
+    with pytest.raises(fakes.UnmockedCall, match="/cities/9"):
         mocks.check()
 
 
 @pytest.mark.task(2)
 def test_a_call_no_mock_answers_raises_unmocked_call(student):
-    testing = student.load("testing.py")
-    mocks = testing.MockServices()
+    fakes = student.load("fakes.py")
+    mocks = fakes.MockServices()
     mocks.get("/cities/1", payload={"id": 1})
     url = URL("http://cities:8002/cities/9")
-    call = testing.Call("GET", str(url), {}, None, {})
+    call = fakes.Call("GET", str(url), {}, None, {})
     try:
         found = mocks.find(call, url)
-    except testing.UnmockedCall as exc:
+    except fakes.UnmockedCall as exc:
         assert "/cities/9" in str(exc), f"UnmockedCall should name the call's URL; it said {exc}"
     else:
         pytest.fail(
