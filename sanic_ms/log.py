@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 from sanic.request import Request
 
-from . import tracing as _tracing
+from .tracing.context import current_ids
+from .tracing.spans import traced
 
 log = logging.getLogger("sanic_ms")
 
@@ -55,14 +56,6 @@ class LineHandler(logging.StreamHandler):
             raise
         except Exception:
             self.handleError(record)
-
-
-def _no_ids() -> tuple[str, str] | None:
-    return None
-
-
-# Returns (trace_id, span_id) of the span active in this context, or None. Tracing replaces it.
-current_ids: Callable[[], tuple[str, str] | None] = _no_ids
 
 
 class ContextFilter(logging.Filter):
@@ -136,7 +129,7 @@ def logger(
 
         call.__sanic_ms_logger__ = {**fields, "category": category, "tracing": tracing}
         # A local span per call, child of the active span; the log line is written inside it.
-        return _tracing.traced(call, fn.__qualname__) if tracing else call
+        return traced(call, fn.__qualname__) if tracing else call
 
     return decorate
 

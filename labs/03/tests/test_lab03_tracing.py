@@ -9,7 +9,7 @@ import pytest
 from basictracer.recorder import InMemoryRecorder
 
 from sanic_ms import create_app, tracing
-from sanic_ms.collector import Collector, schema_errors
+from sanic_ms.tracing.collector import Collector, schema_errors
 from sanic_ms.tracing import Tracer
 
 TRACE, SPAN, PARENT = "463ac35c9f6413ad", "a2fb4a1d1a96d312", "0020000000000001"

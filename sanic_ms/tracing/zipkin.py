@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 from basictracer.recorder import SpanRecorder
+from basictracer.span import BasicSpan
 
 log = logging.getLogger("sanic_ms.tracing")
 
@@ -32,7 +33,7 @@ def _tag_value(value: Any) -> str:
     return str(value)
 
 
-def _annotation(log_data) -> dict[str, Any]:
+def _annotation(log_data: Any) -> dict[str, Any]:
     kv = log_data.key_values
     if set(kv) == {"event"}:
         value = str(kv["event"])
@@ -41,7 +42,7 @@ def _annotation(log_data) -> dict[str, Any]:
     return {"timestamp": int(log_data.timestamp * 1_000_000), "value": value}
 
 
-def to_zipkin(span, local_endpoint: dict[str, Any]) -> dict[str, Any]:
+def to_zipkin(span: BasicSpan, local_endpoint: dict[str, Any]) -> dict[str, Any]:
     """One finished basictracer span as a Zipkin v2 ``Span`` dict."""
     # BEGIN SOLUTION task 3: build the Zipkin v2 span dict (ids, name, microseconds, kind, tags)
     context = span.context
@@ -82,7 +83,7 @@ def to_zipkin(span, local_endpoint: dict[str, Any]) -> dict[str, Any]:
     # END SOLUTION
 
 
-class ZipkinReporter(SpanRecorder):
+class ZipkinReporter(SpanRecorder):  # type: ignore[misc]  # basictracer ships no types
     """Queues finished, sampled spans and posts them in batches to ``{url}/api/v2/spans``.
 
     Never blocks or raises into the caller: a full queue drops the span, a failed post drops its
@@ -104,7 +105,7 @@ class ZipkinReporter(SpanRecorder):
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
         stats_interval: float = 60.0,
-    ):
+    ) -> None:
         self.url = url.rstrip("/")
         self.endpoint = f"{self.url}/api/v2/spans"
         self.service_name = service_name
@@ -113,12 +114,12 @@ class ZipkinReporter(SpanRecorder):
         self.flush_interval = flush_interval
         self.post_timeout = post_timeout
         self.min_backoff, self.max_backoff = min_backoff, max_backoff
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
+        self.queue: asyncio.Queue[BasicSpan] = asyncio.Queue(maxsize=queue_size)
         self.queued = self.sent = self.dropped = self.unknown = 0
         self.failed_posts = self.batches = 0
         self.backoff = 0.0
         self._closed = False
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._wake: asyncio.Event | None = None
         self._warned_full = False
@@ -127,7 +128,7 @@ class ZipkinReporter(SpanRecorder):
         self._logged: dict[str, Any] = {}
 
     # The request path: called by span.finish().
-    def record_span(self, span) -> None:
+    def record_span(self, span: BasicSpan) -> None:
         # BEGIN SOLUTION task 4: queue a sampled span with put_nowait; when full, drop and count it
         if not span.context.sampled:
             return
@@ -180,7 +181,7 @@ class ZipkinReporter(SpanRecorder):
         )
         self._task = asyncio.create_task(self._run(), name=f"zipkin-reporter-{self.service_name}")
 
-    def _take_batch(self) -> list:
+    def _take_batch(self) -> list[BasicSpan]:
         queue, batch = self.queue, []
         while len(batch) < self.batch_size:
             try:
@@ -189,7 +190,7 @@ class ZipkinReporter(SpanRecorder):
                 break
         return batch
 
-    def _convert(self, batch: list) -> list[dict[str, Any]]:
+    def _convert(self, batch: list[BasicSpan]) -> list[dict[str, Any]]:
         local, out = self.local_endpoint, []
         for span in batch:
             try:
@@ -199,10 +200,11 @@ class ZipkinReporter(SpanRecorder):
                 log.warning("dropping a span Zipkin cannot take: %r", span.tags, exc_info=True)
         return out
 
-    async def _post(self, spans: list, limit: float | None = None) -> bool:
+    async def _post(self, spans: list[BasicSpan], limit: float | None = None) -> bool:
         batch = self._convert(spans)
         if not batch:
             return True
+        assert self._session is not None, "post before start()"
         body = orjson.dumps(batch)
         post = SimpleNamespace(written=False)
         try:
@@ -250,6 +252,7 @@ class ZipkinReporter(SpanRecorder):
             self.dropped += spans
 
     async def _sleep(self, seconds: float) -> None:
+        assert self._wake is not None, "sleep before start()"
         self._wake.clear()
         try:
             async with asyncio.timeout(seconds):
@@ -320,7 +323,7 @@ class ZipkinReporter(SpanRecorder):
             return
         self._closed = True
         deadline = time.monotonic() + within
-        if self._task is not None:
+        if self._task is not None and self._wake is not None:
             self._wake.set()
             try:
                 await asyncio.wait_for(self._task, within)
@@ -335,6 +338,10 @@ class ZipkinReporter(SpanRecorder):
         log.info("tracing reporter closed: %s", self.stats())
 
 
-async def _mark_written(session, context, params) -> None:
+async def _mark_written(
+    session: aiohttp.ClientSession,
+    context: SimpleNamespace,
+    params: aiohttp.TraceRequestChunkSentParams,
+) -> None:
     if context.trace_request_ctx is not None:
         context.trace_request_ctx.written = True

@@ -20,6 +20,7 @@ What changes for a student reading the spans:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.exporter.zipkin.json import ZipkinExporter
@@ -101,15 +102,18 @@ class OtelReporter:
         await asyncio.to_thread(self.provider.shutdown)
 
 
-def build_tracer(name: str, config: Any) -> tuple[TracerShim, OtelReporter]:
-    """An OpenTracing tracer backed by OpenTelemetry, and what flushes it."""
+def build_tracer(name: str, config: Mapping[str, Any]) -> tuple[TracerShim, OtelReporter]:
+    """An OpenTracing tracer backed by OpenTelemetry, and what flushes it.
+
+    ``config`` holds every setting (``server.build_tracer`` lays it over ``sanic_ms.settings``).
+    """
     set_global_textmap(B3MultiFormat())
     reporter = OtelReporter(
-        config.get("ZIPKIN_URL"),
+        config["ZIPKIN_URL"],
         name,
-        config.get("TRACING_SAMPLE_RATE", 1.0),
-        config.get("TRACING_POST_TIMEOUT", 2.0),
+        config["TRACING_SAMPLE_RATE"],
+        config["TRACING_POST_TIMEOUT"],
     )
     tracer = TracerShim(_KindFromTags(reporter.provider.get_tracer("sanic_ms")))
-    tracer.sql_params = config.get("TRACING_SQL_PARAMS", False)
+    tracer.sql_params = config["TRACING_SQL_PARAMS"]  # read by spans.query_span
     return tracer, reporter
