@@ -203,6 +203,8 @@ def extract(carrier: Mapping[str, str]) -> SpanContext | None:
 
 def inject_multi(context: SpanContext, carrier: MutableMapping[str, str]) -> None:
     """Write ``X-B3-*`` headers for a downstream call made within ``context``."""
+    if context.trace_id is None or context.span_id is None:
+        raise ValueError(f"{context!r} is a bare sampling decision: no span to call from")
     # BEGIN SOLUTION task 2: write the context as X-B3-* headers into the carrier
     carrier["X-B3-TraceId"] = context.trace_id
     carrier["X-B3-SpanId"] = context.span_id

@@ -149,7 +149,7 @@ class Collector:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        bound = site._server.sockets[0].getsockname()[1]
+        bound = self._runner.addresses[0][1]
         self.url = f"http://{host}:{bound}"
         return self.url
 
@@ -289,7 +289,7 @@ class Collector:
                 await asyncio.sleep(settle)
 
 
-def _keep_recent(items: list, item: Any) -> None:
+def _keep_recent(items: list[Any], item: Any) -> None:
     items.append(item)
     if len(items) > RECENT_BATCHES:
         del items[0]  # a short list: cheaper than a deque that compares unequal to []

@@ -13,7 +13,7 @@ from typing import Any
 
 from opentracing import Format
 from sanic import HTTPResponse, Request, Sanic
-from sanic.response import json
+from sanic.response import BaseHTTPResponse, json
 
 from .. import settings
 from .context import ACTIVE
@@ -53,7 +53,7 @@ async def start_server_span(request: Request) -> None:
     request.ctx.trace_scope = ACTIVE.activate(span, False)
 
 
-async def finish_server_span(request: Request, response: HTTPResponse) -> None:
+async def finish_server_span(request: Request, response: BaseHTTPResponse) -> None:
     """Response middleware (runs last): status tags, then finish the SERVER span."""
     scope = getattr(request.ctx, "trace_scope", None)
     if scope is None or getattr(request.ctx, "trace_finished", False):
@@ -109,7 +109,7 @@ def build_tracer(name: str, config: Mapping[str, Any]) -> tuple[Any, Any]:
     return tracer, reporter
 
 
-def stats(app: Sanic) -> dict[str, Any]:
+def stats(app: Sanic[Any, Any]) -> dict[str, Any]:
     """What ``GET /_tracing/stats`` answers: settings in force and the reporter's counters."""
     tracer = getattr(app.ctx, "tracer", None)
     reporter = getattr(app.ctx, "tracing_reporter", None)
@@ -124,7 +124,7 @@ def stats(app: Sanic) -> dict[str, Any]:
     }
 
 
-def setup(app: Sanic) -> None:
+def setup(app: Sanic[Any, Any]) -> None:
     """Trace ``app``: listeners for the tracer's lifecycle, the middleware, the stats route.
 
     With ``TRACING_ENABLED`` false only the stats route is added, so tracing off costs nothing.
@@ -141,7 +141,7 @@ def setup(app: Sanic) -> None:
         return
 
     @app.before_server_start
-    async def start_tracer(app: Sanic) -> None:
+    async def start_tracer(app: Sanic[Any, Any]) -> None:
         tracer, reporter = build_tracer(app.name, app.config)
         if reporter is not None:
             await reporter.start()
@@ -149,7 +149,7 @@ def setup(app: Sanic) -> None:
         install_global_tracer(tracer)
 
     @app.after_server_stop
-    async def stop_tracer(app: Sanic) -> None:
+    async def stop_tracer(app: Sanic[Any, Any]) -> None:
         uninstall_global_tracer(app.ctx.tracer)
         reporter = app.ctx.tracing_reporter
         if reporter is not None:

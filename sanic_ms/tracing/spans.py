@@ -47,7 +47,7 @@ class SpanGuard:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> None:
         span = self.span
         if span is not None:
             if exc is not None:
@@ -55,7 +55,6 @@ class SpanGuard:
             if self.scope is not None:
                 self.scope.close()
             span.finish()
-        return False
 
     def set_tag(self, key: str, value: Any) -> None:
         if self.span is not None:

@@ -61,7 +61,7 @@ def to_zipkin(span: BasicSpan, local_endpoint: dict[str, Any]) -> dict[str, Any]
     kind = KINDS.get(tags.get("span.kind"))
     if kind is not None:
         out["kind"] = kind
-    remote = {}
+    remote: dict[str, Any] = {}
     if "peer.service" in tags:
         remote["serviceName"] = str(tags["peer.service"]).lower()
     if "peer.ipv4" in tags:
@@ -182,7 +182,7 @@ class ZipkinReporter(SpanRecorder):  # type: ignore[misc]  # basictracer ships n
         self._task = asyncio.create_task(self._run(), name=f"zipkin-reporter-{self.service_name}")
 
     def _take_batch(self) -> list[BasicSpan]:
-        queue, batch = self.queue, []
+        queue, batch = self.queue, list[BasicSpan]()
         while len(batch) < self.batch_size:
             try:
                 batch.append(queue.get_nowait())
@@ -216,7 +216,10 @@ class ZipkinReporter(SpanRecorder):  # type: ignore[misc]  # basictracer ships n
             ) as response:
                 if response.status >= 300:
                     raise aiohttp.ClientResponseError(
-                        response.request_info, (), status=response.status, message=response.reason
+                        response.request_info,
+                        (),
+                        status=response.status,
+                        message=response.reason or "",
                     )
         except asyncio.CancelledError:
             self._lost(len(batch), post.written)  # close() gave up waiting on this post
@@ -266,8 +269,8 @@ class ZipkinReporter(SpanRecorder):  # type: ignore[misc]  # basictracer ships n
             try:
                 if self.backoff or self.queue.qsize() < self.batch_size:
                     await self._sleep(self.backoff or self.flush_interval)
-                if self._closed:
-                    break
+                if self._closed:  # close() may have run while we slept
+                    break  # type: ignore[unreachable]  # mypy keeps the loop test's narrowing
                 # Everything waiting goes now, then only full batches: spans finishing while a
                 # post is in flight wait for the next wake, or each post would carry a handful.
                 posted = not self.queue.qsize() or await self._post(self._take_batch())
