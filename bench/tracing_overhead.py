@@ -236,7 +236,7 @@ def micro(repeats: int = 7, count: int = 20_000) -> dict[str, float]:
     from sanic.compat import Header
 
     from sanic_ms import tracing
-    from sanic_ms.tracing.zipkin import ZipkinReporter
+    from sanic_ms.tracing.reporter import ZipkinReporter
 
     reporter = ZipkinReporter("http://127.0.0.1:9", "tracing-bench", queue_size=count * 2 + 10)
     tracer = tracing.Tracer("tracing-bench", reporter)

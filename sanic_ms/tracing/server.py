@@ -18,8 +18,8 @@ from sanic.response import BaseHTTPResponse, json
 from .. import settings
 from .context import ACTIVE
 from .global_tracer import install_global_tracer, uninstall_global_tracer
+from .reporter import ZipkinReporter
 from .tracer import Tracer
-from .zipkin import ZipkinReporter
 
 STATS_PATH = "/_tracing/stats"
 

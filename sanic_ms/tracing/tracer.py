@@ -2,7 +2,7 @@
 
 ``Tracer`` starts spans as children of the span active in this task (``context.ACTIVE``), gives
 them B3 IDs (hex) and a sampling decision, and hands finished ones to its recorder: the
-``zipkin.ZipkinReporter`` that posts them to Zipkin from a background task.
+``reporter.ZipkinReporter`` that posts them to Zipkin from a background task.
 """
 
 from __future__ import annotations
