@@ -15,7 +15,7 @@ from opentracing import Format
 from sanic import HTTPResponse, Request, Sanic
 from sanic.response import BaseHTTPResponse, json
 
-from .. import settings
+from ..settings import defaults
 from .context import ACTIVE
 from .global_tracer import install_global_tracer, uninstall_global_tracer
 from .reporter import ZipkinReporter
@@ -26,7 +26,7 @@ STATS_PATH = "/_tracing/stats"
 
 def _settings(config: Mapping[str, Any]) -> dict[str, Any]:
     # An app's config holds every setting; a test's dict may name only the few it changes.
-    return {**settings.defaults(), **config}
+    return {**defaults(), **config}
 
 
 def server_span_name(request: Request) -> str:
