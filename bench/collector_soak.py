@@ -1,6 +1,6 @@
 """Soak the Zipkin collector: post spans at a steady rate, watch its memory and its answers.
 
-``python -m bench.collector_soak --seconds 600 --rate 10000`` starts ``python -m sanic_ms.collector``
+``python -m bench.collector_soak --seconds 600 --rate 10000`` starts ``python -m sanic_ms.tracing.collector``
 (trees printed to /dev/null, so printing costs what it costs) and posts synthetic traces to it as
 services' reporters would: batches of ``--batch`` spans, each trace's root after its children,
 posts overlapping when the collector is slow, each given the reporter's 2 s to answer. Every
@@ -223,7 +223,7 @@ def write(samples: list[Sample], out: Path, command: str, args: argparse.Namespa
         "# Collector soak",
         "",
         f"{args.rate:g} spans/s in batches of {args.batch} for {args.seconds:g} s; "
-        f"collector: `{args.collector or 'python -m sanic_ms.collector'}` "
+        f"collector: `{args.collector or 'python -m sanic_ms.tracing.collector'}` "
         f"(max traces {args.max_traces}).",
         "",
         HEADER,
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> list[Sample]:
     if args.collector:
         command = [*shlex.split(args.collector), "--port", str(port)]
     else:
-        command = python("-m", "sanic_ms.collector", "--port", str(port))
+        command = python("-m", "sanic_ms.tracing.collector", "--port", str(port))
         if args.max_traces is not None:
             command += ["--max-traces", str(args.max_traces)]
     argv_text = " ".join(argv if argv is not None else sys.argv[1:])

@@ -7,7 +7,7 @@ locust ``FastHttpUser``) on 127.0.0.1:
 * ``bare``: Sanic + a raw asyncpg pool;
 * ``framework``: ``sanic_ms`` with the envelope and a JSON log line per request;
 * ``traced``: + tracing at 100%, spans posted to a local collector (``python -m
-  sanic_ms.collector --max-traces 0``, count-only): the full stack;
+  sanic_ms.tracing.collector --max-traces 0``, count-only): the full stack;
 * ``collector_down``: the same with nothing listening at ``ZIPKIN_URL``;
 * ``traced_2w``: the full stack with two worker processes (``--workers 2``): what one box gives;
 * ``fastapi_bare``, ``litestar_bare``: the peers, bare, on uvicorn (uvloop, httptools);
@@ -263,7 +263,7 @@ def plan(dsn: str, args: argparse.Namespace, out: Path) -> Setup:
     sink = f"http://{HOST}:{sink_port}"
     zipkin = {app: sink for app in TRACED} | {"collector_down": f"http://{HOST}:{closed_port}"}
     servers = [
-        Server(python("-m", "sanic_ms.collector", "--port", str(sink_port), "--max-traces", "0"),
+        Server(python("-m", "sanic_ms.tracing.collector", "--port", str(sink_port), "--max-traces", "0"),
                out / "sink.log", ready_url=f"{sink}/stats"),
     ]  # fmt: skip
     apps = {}

@@ -7,7 +7,7 @@ Overhead (same two endpoints on each: ``GET /hello`` a small JSON, ``GET /row/<i
 * ``framework``: ``sanic_ms.create_app`` (envelope, error handler, CORS) with ``@logger`` on each
   handler, so one JSON log line per request; tracing off;
 * ``traced``: the same with tracing on at 100% sampling, reporting to ``ZIPKIN_URL`` (the runner
-  points it at ``python -m sanic_ms.collector --max-traces 0``, or at a closed port for "collector down").
+  points it at ``python -m sanic_ms.tracing.collector --max-traces 0``, or at a closed port for "collector down").
 
 End to end: ``cities_delayed`` / ``roles_delayed`` (the example services, every request held
 ``E2E_DELAY`` seconds) and ``users_e2e`` (the users service plus ``/users-sequential/<id>``, the

@@ -1,6 +1,6 @@
 """``make soak``: the three example services under locust, with faults on a schedule, and a report.
 
-Starts the collector (``python -m sanic_ms.collector``) and the cities, roles and users services,
+Starts the collector (``python -m sanic_ms.tracing.collector``) and the cities, roles and users services,
 each in its own process on a fresh database, then runs locust (``SoakUser`` in
 ``bench/locustfile.py``: reads, creates, updates, deletes) for about ``--duration`` seconds
 (``SOAK_TIME``, 180 by default), cut into equal slots: steady, a fault, steady, ..., steady
@@ -108,7 +108,7 @@ class Fleet:
     def command(self, name: str) -> list[str]:
         port = str(self.ports[name])
         if name == "collector":
-            return python("-m", "sanic_ms.collector", "--port", port)
+            return python("-m", "sanic_ms.tracing.collector", "--port", port)
         return python("-m", "bench.serve", f"examples.{name}.server:create_app", "--port", port)
 
     def start(self, name: str) -> None:

@@ -5,7 +5,7 @@ through the pool, so a traced request makes a SERVER span and a db CLIENT span. 
 
 * ``off``: ``TRACING_ENABLED=false`` (no middleware, no spans);
 * ``on``: 100% sampling, the reporter posting to the collector in count-only mode
-  (``python -m sanic_ms.collector --max-traces 0``, its own process, so the app pays for
+  (``python -m sanic_ms.tracing.collector --max-traces 0``, its own process, so the app pays for
   converting and posting but not for receiving);
 * ``down``: 100% sampling, nothing listening at ``ZIPKIN_URL``.
 
@@ -236,7 +236,7 @@ def micro(repeats: int = 7, count: int = 20_000) -> dict[str, float]:
     from sanic.compat import Header
 
     from sanic_ms import tracing
-    from sanic_ms.zipkin import ZipkinReporter
+    from sanic_ms.tracing.reporter import ZipkinReporter
 
     reporter = ZipkinReporter("http://127.0.0.1:9", "tracing-bench", queue_size=count * 2 + 10)
     tracer = tracing.Tracer("tracing-bench", reporter)
@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     sink_port = free_port()
     sink_url = f"http://{HOST}:{sink_port}"
     try:
-        sink = python("-m", "sanic_ms.collector", "--host", HOST, "--port", str(sink_port))
+        sink = python("-m", "sanic_ms.tracing.collector", "--host", HOST, "--port", str(sink_port))
         sink += ["--max-traces", "0"]  # count-only: keeps nothing, parses nothing
         with running(sink, logs / "sink.log", ready_url=sink_url + "/stats"):
             results = measure(args, dsn, sink_url, logs)

@@ -19,9 +19,9 @@ from examples.cities.server import create_app as create_cities
 from examples.roles.server import create_app as create_roles
 from examples.users.server import create_app as create_users
 from sanic_ms import migrations
-from sanic_ms.collector import Collector, render_tree
 from sanic_ms.postgres import resolve, with_database
 from sanic_ms.serve import free_port, serve
+from sanic_ms.tracing.collector import Collector, render_tree
 
 DEMO_DB = "sanic_ms_demo"
 SERVICES = ["examples.cities", "examples.roles", "examples.users"]
@@ -103,7 +103,7 @@ async def tour(users: str) -> None:
 async def main() -> None:
     dsn = await prepare_database()
     cities_port, roles_port, users_port = free_port(), free_port(), free_port()
-    # Spans go to a small in-process Zipkin collector (sanic_ms.collector), printed at the end.
+    # Spans go to a small in-process Zipkin collector (sanic_ms.tracing.collector), printed at the end.
     collector = Collector()
     await collector.start()
     base = {"DATABASE_URL": dsn, "LOG_LEVEL": "WARNING", "ZIPKIN_URL": collector.url}
@@ -135,7 +135,7 @@ async def main() -> None:
             )
         )
         print(
-            "\n# the trace of that GET /users/<id>, as Zipkin would show it (sanic_ms.collector):"
+            "\n# the trace of that GET /users/<id>, as Zipkin would show it (sanic_ms.tracing.collector):"
         )
         print(render_tree(trace))
     await collector.stop()

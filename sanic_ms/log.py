@@ -7,16 +7,20 @@ import inspect
 import logging
 import logging.config
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TextIO, TypeVar
 
 import yaml
 from sanic.request import Request
 
-from . import tracing as _tracing
+from .tracing.context import current_ids
+from .tracing.spans import traced
 
 log = logging.getLogger("sanic_ms")
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _configured: str | None = None
 
@@ -39,7 +43,7 @@ def setup_logging(path: str | Path, level: str | None = None) -> None:
     _configured = path
 
 
-class LineHandler(logging.StreamHandler):
+class LineHandler(logging.StreamHandler[TextIO]):
     """A stream handler that writes each record as its formatter made it: one line, always.
 
     The ``sanic`` command loads tracerite, which replaces ``logging.StreamHandler.emit`` to draw
@@ -57,14 +61,6 @@ class LineHandler(logging.StreamHandler):
             self.handleError(record)
 
 
-def _no_ids() -> tuple[str, str] | None:
-    return None
-
-
-# Returns (trace_id, span_id) of the span active in this context, or None. Tracing replaces it.
-current_ids: Callable[[], tuple[str, str] | None] = _no_ids
-
-
 class ContextFilter(logging.Filter):
     """Add ``trace_id`` and ``span_id`` to every record written while a request is traced."""
 
@@ -75,7 +71,7 @@ class ContextFilter(logging.Filter):
         return True
 
 
-def _find_request(args: tuple, kwargs: dict) -> Request | None:
+def _find_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request | None:
     for value in (*args, *kwargs.values()):
         if isinstance(value, Request):
             return value
@@ -89,7 +85,7 @@ def logger(
     description: str | None = None,
     tracing: bool = True,
     level: int = logging.INFO,
-) -> Callable:
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
     """Log each call of an async function: what it is, how long it took, and how it ended.
 
     ``category`` defaults to the app's name (taken from a ``request`` argument), ``description``
@@ -97,14 +93,14 @@ def logger(
     call when tracing is on. Failures are logged at ERROR and re-raised.
     """
 
-    def decorate(fn: Callable) -> Callable:
+    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(f"@logger decorates async functions; {fn.__qualname__} is not one")
         desc = description or (inspect.getdoc(fn) or "").partition("\n")[0] or fn.__qualname__
         fields = {"type": type, "detail": detail, "description": desc, "function": fn.__qualname__}
 
         @functools.wraps(fn)
-        async def call(*args: Any, **kwargs: Any) -> Any:
+        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
             if not log.isEnabledFor(min(level, logging.ERROR)):
                 return await fn(*args, **kwargs)
             request = _find_request(args, kwargs)
@@ -134,9 +130,15 @@ def logger(
                 )
             return result
 
-        call.__sanic_ms_logger__ = {**fields, "category": category, "tracing": tracing}
+        # What @logger was given, kept on the function for introspection (a debugger, a test);
+        # the type functools.wraps returns declares no such attribute.
+        call.__sanic_ms_logger__ = {  # type: ignore[attr-defined]
+            **fields,
+            "category": category,
+            "tracing": tracing,
+        }
         # A local span per call, child of the active span; the log line is written inside it.
-        return _tracing.traced(call, fn.__qualname__) if tracing else call
+        return traced(call, fn.__qualname__) if tracing else call
 
     return decorate
 

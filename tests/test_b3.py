@@ -7,8 +7,8 @@ import logging
 import pytest
 from multidict import CIMultiDict
 
-from sanic_ms import b3
-from sanic_ms.b3 import SpanContext, extract, inject_multi, inject_single
+from sanic_ms.tracing import b3
+from sanic_ms.tracing.b3 import SpanContext, extract, inject_multi, inject_single
 
 TRACE16 = "463ac35c9f6413ad"
 TRACE32 = "463ac35c9f6413ad48485a3953bb6124"

@@ -12,8 +12,8 @@ import urllib.request
 
 import aiohttp
 
-from sanic_ms.collector import RECENT_BATCHES, Collector, TreePrinter, render_tree
 from sanic_ms.serve import free_port
+from sanic_ms.tracing.collector import RECENT_BATCHES, Collector, TreePrinter, render_tree
 
 T = "463ac35c9f6413ad"
 
@@ -187,7 +187,15 @@ async def test_printer_skips_what_it_cannot_keep_up_with():
 def test_cli_prints_trees_and_refuses_a_negative_bound():
     port = free_port()
     with subprocess.Popen(
-        [sys.executable, "-m", "sanic_ms.collector", "--port", str(port), "--max-traces", "5"],
+        [
+            sys.executable,
+            "-m",
+            "sanic_ms.tracing.collector",
+            "--port",
+            str(port),
+            "--max-traces",
+            "5",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     ) as process:
@@ -207,7 +215,7 @@ def test_cli_prints_trees_and_refuses_a_negative_bound():
             process.wait(10)
     assert process.returncode == 0
     refused = subprocess.run(
-        [sys.executable, "-m", "sanic_ms.collector", "--max-traces", "-1"],
+        [sys.executable, "-m", "sanic_ms.tracing.collector", "--max-traces", "-1"],
         capture_output=True,
         text=True,
     )

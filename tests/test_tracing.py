@@ -12,10 +12,10 @@ from basictracer.recorder import InMemoryRecorder
 from opentracing import Format
 
 from sanic_ms import create_app, logger, tracing
-from sanic_ms.b3 import SpanContext
-from sanic_ms.collector import Collector
 from sanic_ms.serve import serve
 from sanic_ms.tracing import RateSampler, Tracer
+from sanic_ms.tracing.b3 import SpanContext
+from sanic_ms.tracing.collector import Collector
 
 
 def make_tracer(**kwargs) -> tuple[Tracer, InMemoryRecorder]:
@@ -108,7 +108,7 @@ def test_incoming_decision_beats_the_rate_and_deferred_uses_it():
 
 
 def test_rate_sampler_keeps_about_that_fraction_and_agrees_across_services():
-    from sanic_ms.b3 import new_trace_id
+    from sanic_ms.tracing.b3 import new_trace_id
 
     ids = [new_trace_id() for _ in range(4000)]
     kept = sum(RateSampler(0.25).sampled(i) for i in ids)

@@ -13,8 +13,8 @@ import pytest
 from examples.cities.server import create_app as create_cities
 from examples.roles.server import create_app as create_roles
 from examples.users.server import create_app as create_users
-from sanic_ms.collector import Collector
 from sanic_ms.serve import free_port, serve
+from sanic_ms.tracing.collector import Collector
 
 LOCAL_SPANS = {"cities": "get_city_by_id", "roles": "get_role_by_id"}  # @logger functions
 FAST = {"TRACING_FLUSH_INTERVAL": 0.02, "TRACING_POST_TIMEOUT": 0.3, "DB_MIN_SIZE": 1}

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from sanic_ms.collector import SPEC, Collector, schema_errors
 from sanic_ms.serve import free_port
 from sanic_ms.tracing import Tracer
-from sanic_ms.zipkin import ZipkinReporter, to_zipkin
+from sanic_ms.tracing.collector import SPEC, Collector, schema_errors
+from sanic_ms.tracing.reporter import ZipkinReporter
+from sanic_ms.tracing.zipkin import to_zipkin
 
 SHARED_SPEC = Path(__file__).resolve().parents[2] / "shared" / "specs" / "zipkin2-api.yaml"
 HEX16 = re.compile(r"[0-9a-f]{16}")

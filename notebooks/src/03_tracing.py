@@ -13,16 +13,16 @@
 # - Spans are reported in Zipkin's v2 JSON by a **non-blocking** reporter: a queue and a background
 #   task, so a slow or broken collector never slows the request.
 #
-# Here an in-process Zipkin collector (`sanic_ms.collector.Collector`) receives the spans of the
-# three example services, and we draw real traces. The services run **your** B3 and Zipkin code
-# (`labs/03/b3.py`, `labs/03/zipkin.py`, plugged in the way the lab's tests do it); while it is
-# unfinished, the first cell says so and the reference runs instead.
+# Here an in-process Zipkin collector (`sanic_ms.tracing.collector.Collector`) receives the spans
+# of the three example services, and we draw real traces. The services run **your** B3 and Zipkin
+# code (`labs/03/b3.py`, `labs/03/zipkin.py`, `labs/03/reporter.py`, plugged in the way the lab's
+# tests do it); while it is unfinished, the first cell says so and the reference runs instead.
 
 # %%
 import secrets
 
 from sanic_ms import notebook as nb
-from sanic_ms.collector import Collector, render_tree
+from sanic_ms.tracing.collector import Collector, render_tree
 
 dsn = await nb.database("nb03", rows=True)
 collector = Collector(validate=True)  # refuses any batch that is not valid Zipkin v2 JSON
@@ -43,7 +43,7 @@ async def works(modules):
     await collector.wait_for_spans(3, within=5, where=lambda s: s["traceId"] == trace)
 
 
-code = await nb.student_code("03", "b3.py", "zipkin.py", check=works)
+code = await nb.student_code("03", "b3.py", "zipkin.py", "reporter.py", check=works)
 services = await start_services()
 users = services["users"]
 print("collector at", zipkin, "- services:", services)

@@ -1,4 +1,4 @@
-"""Lab 03: B3 headers (labs/03/b3.py) and Zipkin spans and reporting (labs/03/zipkin.py)."""
+"""Lab 03: B3 headers (b3.py), Zipkin spans (zipkin.py) and reporting them (reporter.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from basictracer.recorder import InMemoryRecorder
 
 from sanic_ms import create_app, tracing
-from sanic_ms.collector import Collector, schema_errors
+from sanic_ms.tracing.collector import Collector, schema_errors
 from sanic_ms.tracing import Tracer
 
 TRACE, SPAN, PARENT = "463ac35c9f6413ad", "a2fb4a1d1a96d312", "0020000000000001"
@@ -297,8 +297,8 @@ class FakeSpan:
 
 @pytest.mark.task(4)
 async def test_record_span_queues_and_drops_when_full_without_waiting(student):
-    zipkin = student.load("zipkin.py")
-    reporter = zipkin.ZipkinReporter("http://127.0.0.1:9", "users", queue_size=2)
+    reporter_py = student.load("reporter.py")
+    reporter = reporter_py.ZipkinReporter("http://127.0.0.1:9", "users", queue_size=2)
     for _ in range(3):
         reporter.record_span(FakeSpan())
     reporter.record_span(FakeSpan(sampled=False))
@@ -311,8 +311,8 @@ async def test_record_span_queues_and_drops_when_full_without_waiting(student):
 
 @pytest.mark.task(4)
 async def test_a_closed_reporter_drops_and_counts(student):
-    zipkin = student.load("zipkin.py")
-    reporter = zipkin.ZipkinReporter("http://127.0.0.1:9", "users", queue_size=10)
+    reporter_py = student.load("reporter.py")
+    reporter = reporter_py.ZipkinReporter("http://127.0.0.1:9", "users", queue_size=10)
     await reporter.close(within=0.1)
     reporter.record_span(FakeSpan())
     got = (reporter.queue.qsize(), reporter.queued, reporter.dropped)
@@ -324,10 +324,10 @@ async def test_a_closed_reporter_drops_and_counts(student):
 
 @pytest.mark.task(4)
 async def test_a_full_batch_is_posted_without_waiting_for_the_interval(student):
-    zipkin = student.load("zipkin.py")
+    reporter_py = student.load("reporter.py")
     root, child = finished_spans()
     async with Collector(validate=True) as collector:
-        reporter = zipkin.ZipkinReporter(
+        reporter = reporter_py.ZipkinReporter(
             collector.url, "users", batch_size=2, flush_interval=30.0
         )
         await reporter.start()
@@ -351,7 +351,7 @@ async def test_a_full_batch_is_posted_without_waiting_for_the_interval(student):
 
 @pytest.mark.task(4)
 async def test_spans_reach_the_collector(student, database_url, serve):
-    student.plug("zipkin.py")
+    student.plug("reporter.py")
     async with Collector(validate=True) as collector:
         async with serve(app_with(database_url, ZIPKIN_URL=collector.url)) as served:
             reply = await served.get("/hello", headers={"X-B3-TraceId": TRACE, "X-B3-SpanId": SPAN})

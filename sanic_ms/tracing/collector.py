@@ -22,7 +22,7 @@ every answer that slow. With ``validate=True``
 every batch is checked against the Zipkin v2 ``ListOfSpans`` schema in ``specs/zipkin2-api.yaml``
 and an invalid one is refused (400) and kept in ``invalid``.
 
-Run alone: ``python -m sanic_ms.collector --port 9411 [--max-traces N] [--quiet]`` prints each
+Run alone: ``python -m sanic_ms.tracing.collector --port 9411 [--max-traces N] [--quiet]`` prints each
 trace's tree from a background task, off the request path.
 """
 
@@ -30,25 +30,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import time
-from collections import OrderedDict, defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
+import uvloop
 from aiohttp import web
 
-SPEC = Path(__file__).resolve().parent.parent / "specs" / "zipkin2-api.yaml"
+from .trees import by_start, render_tree, service_of, traces
+
+if TYPE_CHECKING:
+    import jsonschema.protocols
+
+SPEC = Path(__file__).resolve().parents[2] / "specs" / "zipkin2-api.yaml"
 DEFAULT_MAX_TRACES = 1000  # a few minutes of a demo; tests hold far fewer
 MAX_SPANS_PER_TRACE = 10_000  # one runaway trace (a reused trace ID) must not hold the heap
 RECENT_BATCHES = 16  # ``batches`` and ``invalid`` keep this many, for tests to inspect
 
 
 @cache
-def _validator():
+def _validator() -> jsonschema.protocols.Validator:
+    # Here, not at the top: jsonschema takes seconds to import, and only validate=True needs it.
     import jsonschema
     import yaml
 
@@ -99,7 +107,7 @@ class Collector:
         self.url: str | None = None
         self._runner: web.AppRunner | None = None
         self._arrived = asyncio.Condition()
-        self._stalled: list[asyncio.Future] = []
+        self._stalled: list[asyncio.Future[None]] = []
 
     @property
     def spans(self) -> list[dict[str, Any]]:
@@ -141,7 +149,7 @@ class Collector:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        bound = site._server.sockets[0].getsockname()[1]
+        bound = self._runner.addresses[0][1]
         self.url = f"http://{host}:{bound}"
         return self.url
 
@@ -157,7 +165,7 @@ class Collector:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
     def clear(self) -> None:
@@ -227,7 +235,7 @@ class Collector:
 
     async def _get_spans(self, request: web.Request) -> web.Response:
         service = request.query.get("serviceName")
-        spans = [s for s in self.spans if service is None or _service(s) == service]
+        spans = [s for s in self.spans if service is None or service_of(s) == service]
         return web.json_response(spans)
 
     async def _get_traces(self, request: web.Request) -> web.Response:
@@ -237,7 +245,7 @@ class Collector:
         found = self.trace(request.match_info["trace_id"])
         if not found:
             raise web.HTTPNotFound(text=orjson.dumps({"error": "no such trace"}).decode())
-        return web.json_response(_by_start(found))
+        return web.json_response(by_start(found))
 
     async def _get_stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats())
@@ -281,77 +289,10 @@ class Collector:
                 await asyncio.sleep(settle)
 
 
-def _keep_recent(items: list, item: Any) -> None:
+def _keep_recent(items: list[Any], item: Any) -> None:
     items.append(item)
     if len(items) > RECENT_BATCHES:
         del items[0]  # a short list: cheaper than a deque that compares unequal to []
-
-
-def _service(span: dict[str, Any]) -> str:
-    return (span.get("localEndpoint") or {}).get("serviceName", "?")
-
-
-def traces(spans: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Spans grouped by trace ID, each trace sorted by start time."""
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for span in spans:
-        grouped[span["traceId"]].append(span)
-    return {k: _by_start(v) for k, v in grouped.items()}
-
-
-def _by_start(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(spans, key=lambda s: s.get("timestamp", 0))
-
-
-def _label(span: dict[str, Any], start: int) -> str:
-    kind = span.get("kind", "LOCAL")
-    remote = (span.get("remoteEndpoint") or {}).get("serviceName")
-    target = f" -> {remote}" if remote else ""
-    tags = span.get("tags") or {}
-    detail = ""
-    if "http.status_code" in tags:
-        detail += f" [{tags['http.status_code']}]"
-    if "sql.query" in tags:
-        detail += f" {' '.join(tags['sql.query'].split())[:60]}"
-    elif kind == "CLIENT" and "http.path" in tags:
-        detail += f" {tags['http.path']}"
-    if "error" in tags:
-        detail += f" ERROR {tags['error']}"
-    offset = (span.get("timestamp", start) - start) / 1000
-    duration = span.get("duration", 0) / 1000
-    return (
-        f"{_service(span)} {kind} {span.get('name', '')}{target}{detail}"
-        f"  {duration:.2f} ms (+{offset:.2f} ms)"
-    )
-
-
-def render_tree(spans: Iterable[dict[str, Any]], trace_id: str | None = None) -> str:
-    """The span tree of each trace (or of ``trace_id``) with durations, as text.
-
-    Children are ordered by start time; ``+x ms`` is when a span began after its trace's root.
-    """
-    lines: list[str] = []
-    for tid, trace in traces(spans).items():
-        if trace_id is not None and tid != trace_id:
-            continue
-        ids = {s["id"] for s in trace}
-        children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
-        for span in trace:
-            parent = span.get("parentId")
-            children[parent if parent in ids else None].append(span)
-        start = trace[0].get("timestamp", 0)
-        lines.append(f"trace {tid}")
-        roots = children[None]
-        for i, root in enumerate(roots):
-            _walk(lines, children, root, start, "", i == len(roots) - 1)
-    return "\n".join(lines)
-
-
-def _walk(lines: list[str], children, span: dict[str, Any], start: int, prefix: str, last: bool):
-    lines.append(f"{prefix}{'└─ ' if last else '├─ '}{_label(span, start)}")
-    kids = children.get(span["id"], [])
-    for i, kid in enumerate(kids):
-        _walk(lines, children, kid, start, prefix + ("   " if last else "│  "), i == len(kids) - 1)
 
 
 class TreePrinter:
@@ -362,7 +303,13 @@ class TreePrinter:
     than slowing the collector down.
     """
 
-    def __init__(self, collector: Collector, out=None, settle: float = 1.0, backlog: int = 1000):
+    def __init__(
+        self,
+        collector: Collector,
+        out: TextIO | None = None,
+        settle: float = 1.0,
+        backlog: int = 1000,
+    ) -> None:
         self.collector = collector
         self.out = out or sys.stdout
         self.settle = settle  # other services report on their own schedule: wait for their spans
@@ -370,7 +317,7 @@ class TreePrinter:
         self.backlog = backlog
         self.printed = self.skipped = 0
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def on_batch(self, batch: list[dict[str, Any]]) -> None:
         # A root span (no parent) finishes last in its service, so its arrival marks the trace.
@@ -413,8 +360,6 @@ class TreePrinter:
 
 
 async def _serve(host: str, port: int, validate: bool, max_traces: int, quiet: bool) -> None:
-    import signal
-
     collector = Collector(validate=validate, max_traces=max_traces)
     printer = None if quiet or not max_traces else TreePrinter(collector)
     if printer is not None:
@@ -435,8 +380,6 @@ async def _serve(host: str, port: int, validate: bool, max_traces: int, quiet: b
 
 
 def main(argv: list[str] | None = None) -> None:
-    import uvloop
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9411)

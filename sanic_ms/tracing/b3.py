@@ -49,7 +49,7 @@ def new_trace_id(bits128: bool = False) -> str:
     return new_id() + new_id() if bits128 else new_id()
 
 
-class SpanContext(basictracer.context.SpanContext):
+class SpanContext(basictracer.context.SpanContext):  # type: ignore[misc]  # no types shipped
     """What travels with a span: IDs as lowercase hex and the sampling decision.
 
     ``trace_id`` is None only for a context extracted from a bare sampling decision
@@ -64,8 +64,8 @@ class SpanContext(basictracer.context.SpanContext):
         parent_id: str | None = None,
         sampled: bool | None = True,
         debug: bool = False,
-        baggage: dict | None = None,
-    ):
+        baggage: dict[str, str] | None = None,
+    ) -> None:
         # Not calling super().__init__: it would set the same four attributes more slowly.
         self.trace_id = trace_id
         self.span_id = span_id
@@ -74,7 +74,7 @@ class SpanContext(basictracer.context.SpanContext):
         self.debug = debug
         self._baggage = baggage or basictracer.context.SpanContext.EMPTY_BAGGAGE
 
-    def with_baggage_item(self, key, value):
+    def with_baggage_item(self, key: str, value: str) -> SpanContext:
         baggage = dict(self._baggage)
         baggage[key] = value
         return SpanContext(
@@ -203,6 +203,8 @@ def extract(carrier: Mapping[str, str]) -> SpanContext | None:
 
 def inject_multi(context: SpanContext, carrier: MutableMapping[str, str]) -> None:
     """Write ``X-B3-*`` headers for a downstream call made within ``context``."""
+    if context.trace_id is None or context.span_id is None:
+        raise ValueError(f"{context!r} is a bare sampling decision: no span to call from")
     # BEGIN SOLUTION task 2: write the context as X-B3-* headers into the carrier
     carrier["X-B3-TraceId"] = context.trace_id
     carrier["X-B3-SpanId"] = context.span_id
@@ -230,7 +232,7 @@ def inject_single(context: SpanContext, carrier: MutableMapping[str, str]) -> No
 class B3Propagator:
     """A basictracer propagator: inject one B3 form, extract any of them (and traceparent)."""
 
-    def __init__(self, single: bool = False):
+    def __init__(self, single: bool = False) -> None:
         self.single = single
 
     def inject(self, span_context: SpanContext, carrier: MutableMapping[str, str]) -> None:
