@@ -68,7 +68,7 @@ def route_doc(handler: object) -> RouteDoc | None:
 
 
 def doc_of(func: Callable[..., Any]) -> RouteDoc:
-    """The handler's RouteDoc, created on first use (shared with a function it wraps that has one)."""
+    """The handler's RouteDoc, created on first use (or the one of a function it wraps)."""
     found = func.__dict__.get(ATTRIBUTE)
     if not isinstance(found, RouteDoc):
         found = route_doc(func) or RouteDoc()

@@ -1,4 +1,4 @@
-"""Serving the document at ``/openapi/spec.json`` and Swagger UI at ``/openapi/``: ``setup(app)``."""
+"""Serving the document at ``/openapi/spec.json`` and Swagger UI at ``/openapi/``: ``setup``."""
 
 from __future__ import annotations
 
