@@ -1,5 +1,7 @@
-"""The OpenAPI 3.0 document of a service, built at startup from its routes, ``doc`` decorators and
-peewee models; served at ``/openapi/spec.json`` with Swagger UI at ``/openapi/``.
+"""A service's OpenAPI 3.0 document: built at startup, served with Swagger UI, requests checked.
+
+Built from the app's routes, its ``doc`` decorators and peewee models; served at
+``/openapi/spec.json`` with Swagger UI at ``/openapi/``.
 
 One concept per module, lowest first: ``declarations`` (what ``sanic_ms.doc`` records on a
 handler), ``fields`` (``doc.String`` and the other described values), ``columns`` (a peewee column

@@ -1,5 +1,6 @@
-"""A peewee column becomes a JSON schema: one builder per field class, the nearest listed ancestor
-of a custom field, then the column's own default and nullability.
+"""A peewee column becomes a JSON schema: its field class's builder, then its default and null.
+
+One builder per peewee field class; a custom field uses its nearest listed ancestor's.
 
 Schemas describe what a client sees on the wire: a row read with asyncpg and encoded by
 ``sanic_ms.responses.dumps`` (``Decimal`` -> string, ``bytes`` -> hex, ``timedelta`` -> seconds).

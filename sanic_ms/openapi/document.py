@@ -1,5 +1,6 @@
-"""Routes become the OpenAPI 3.0 document: one operation per route and method (summary, tags,
-parameters, request body, responses), and the request validators that check what each declared.
+"""Routes become the OpenAPI 3.0 document, and the request validators of what each declared.
+
+One operation per route and method: summary, tags, parameters, request body, responses.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""Response schemas: every answer is an envelope, ``{"code": 0, "data": ...}`` (plus
-``pagination`` for a page of a list) on success and ``{"code", "message", "error"}`` on error.
+"""Response schemas: every answer a route documents is inside the envelope.
+
+``{"code": 0, "data": ...}`` (plus ``pagination`` for a page of a list) on success,
+``{"code", "message", "error"}`` on error.
 """
 
 from __future__ import annotations

@@ -1,6 +1,4 @@
-"""An operation's parameters (path, query, header, cookie): their schemas in the document, and
-what the request validator checks of them.
-"""
+"""An operation's path, query, header and cookie parameters: documented, and to be checked."""
 
 from __future__ import annotations
 

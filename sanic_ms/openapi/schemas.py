@@ -1,5 +1,6 @@
-"""Schema sources become OpenAPI schemas: models, dicts, lists, Python types, API classes and
-``doc`` field helpers; named ones (models, API classes) are collected as ``components``.
+"""Schema sources become OpenAPI schemas; named ones are collected as ``components``.
+
+A source is a peewee model, a dict, a list, a Python type, an API class or a ``doc`` field helper.
 """
 
 from __future__ import annotations
