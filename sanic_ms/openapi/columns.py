@@ -78,11 +78,12 @@ def _enum(field: Any) -> dict[str, Any]:
     return {"type": kind, "enum": values}
 
 
-Builder = Callable[[Any, FieldSchemas], dict[str, Any]]
+# (field, the Schemas building the document: an array column describes its items with it) -> schema
+ColumnBuilder = Callable[[Any, FieldSchemas], dict[str, Any]]
 
 # One entry per peewee field class; a subclass uses its nearest listed ancestor. A field whose
 # ancestry reaches none of these (a custom ``Field`` subclass) is a SchemaError at startup.
-FIELD_SCHEMAS: dict[type, Builder] = {
+FIELD_SCHEMAS: dict[type, ColumnBuilder] = {
     peewee.SmallIntegerField: lambda f, b: _integer(INT16, "int32"),
     peewee.IntegerField: lambda f, b: _integer(INT32, "int32"),
     peewee.BigIntegerField: lambda f, b: _integer(INT64, "int64"),
@@ -138,7 +139,7 @@ FIELD_SCHEMAS: dict[type, Builder] = {
 }
 
 
-def field_builder(field: peewee.Field) -> Builder:
+def field_builder(field: peewee.Field) -> ColumnBuilder:
     """The builder of the nearest class in the field's ancestry listed in FIELD_SCHEMAS."""
     # BEGIN SOLUTION task 3: the FIELD_SCHEMAS entry of the nearest class in the field's MRO
     for cls in type(field).__mro__:
