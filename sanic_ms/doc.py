@@ -20,7 +20,7 @@ What ``consumes`` and ``produces`` take (a "schema source"):
 - a Python type: ``int``, ``float``, ``str``, ``bool``, ``dict``, ``list``, ``date``, ``datetime``,
   ``time``, ``UUID``, ``Decimal``;
 - a plain class whose public attributes are sources (the 2018 "API class", e.g. ``CityApi``);
-- a field helper below (``doc.String("the name", required=False)``), a model with changes
+- a field helper (``doc.String("the name", required=False)``), a model with changes
   ``doc.Model(Users, extra={"city": Cities}, exclude=["sex"])``, or a raw JSON schema
   ``doc.Schema({...})``.
 
