@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +50,7 @@ def _is_uuid(value: object) -> bool:
     return not isinstance(value, str) or uuid.UUID(value) is not None
 
 
-def to_json_schema(schema: Any, components: dict[str, dict], _depth: int = 0) -> Any:
+def to_json_schema(schema: Any, components: dict[str, dict[str, Any]], _depth: int = 0) -> Any:
     """An OpenAPI 3.0 schema as plain JSON Schema: ``$ref``s inlined, ``nullable`` as a type."""
     if _depth > 32:
         raise ValueError("schema nests too deeply (a reference cycle?)")
@@ -60,7 +61,7 @@ def to_json_schema(schema: Any, components: dict[str, dict], _depth: int = 0) ->
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
         return to_json_schema(components[name], components, _depth + 1)
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in schema.items():
         if key.startswith("x-") or key in {"example", "readOnly", "writeOnly", "nullable"}:
             continue
@@ -91,9 +92,11 @@ _KINDS = {
 
 def _message(error: ValidationError) -> str:
     """A short message in the services' own words ("must be an integer", "required")."""
-    schema, kind = error.schema, error.validator
+    # A keyword's error comes from an object schema (only ``False`` as a schema is not one).
+    schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
+    kind = error.validator
     if kind == "type":
-        kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        kinds: list[str] = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         return "must be " + " or ".join(_KINDS.get(k, k) for k in kinds)
     if kind == "minimum":
         return f"must be >= {schema['minimum']}"
@@ -148,7 +151,7 @@ class Parameter:
 
     name: str
     location: str
-    schema: dict
+    schema: dict[str, Any]
     required: bool
 
 
@@ -156,7 +159,7 @@ class Parameter:
 class RequestValidator:
     """What one operation accepts; ``check(request)`` raises BadRequest when it is not met."""
 
-    body: dict | None = None
+    body: dict[str, Any] | None = None
     body_required: bool = True
     parameters: list[Parameter] = field(default_factory=list)
 
@@ -218,12 +221,12 @@ def _read(request: Any, param: Parameter) -> tuple[bool, Any]:
     return True, _coerce(raw, param.schema)
 
 
-def _types(schema: dict) -> list[str]:
+def _types(schema: dict[str, Any]) -> list[str]:
     kind = schema.get("type", [])
     return [kind] if isinstance(kind, str) else list(kind)
 
 
-def _coerce(raw: list[str], schema: dict) -> Any:
+def _coerce(raw: list[str], schema: dict[str, Any]) -> Any:
     """Query strings are text: turn them into what the schema expects, when they read as such."""
     kinds = _types(schema)
     if "array" in kinds:
@@ -232,7 +235,7 @@ def _coerce(raw: list[str], schema: dict) -> Any:
     return _scalar(raw[-1], schema)
 
 
-def _scalar(text: str, schema: dict) -> Any:
+def _scalar(text: str, schema: dict[str, Any]) -> Any:
     kinds = _types(schema)
     if "null" in kinds and text in {"", "null"}:
         return None

@@ -12,9 +12,9 @@
 #
 # Every answer is wrapped in the envelope, so the document wraps every schema in it too.
 #
-# The services below build their spec with **your** `labs/05/openapi.py`, plugged into the
-# framework the way the lab's tests do it; while it is unfinished, the first cell says so and the
-# reference runs instead.
+# The services below build their spec with **your** `labs/05/columns.py` and
+# `labs/05/envelope.py`, plugged into the framework the way the lab's tests do it; while they are
+# unfinished, the first cell says so and the reference runs instead.
 
 # %%
 from sanic_ms import notebook as nb
@@ -31,7 +31,7 @@ async def works(modules):
     assert spec.get("components", {}).get("schemas"), "the spec has no schemas of the models"
 
 
-code = await nb.student_code("05", "openapi.py", check=works)
+code = await nb.student_code("05", "columns.py", "envelope.py", check=works)
 display(code)
 services = await nb.examples(dsn)
 users = services["users"]

@@ -1,4 +1,5 @@
-"""Lab 05: doc decorators (labs/05/doc.py) and the OpenAPI document (labs/05/openapi.py)."""
+"""Lab 05: doc decorators (labs/05/doc.py), peewee columns as JSON schemas (labs/05/columns.py)
+and the envelope in the OpenAPI document (labs/05/envelope.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from playhouse import fields as pw_fields
 
 from sanic_ms import create_app
 from sanic_ms import doc as reference_doc
+from sanic_ms.openapi import model_schema
 
 
 class Slug(peewee.CharField):
@@ -107,8 +109,8 @@ def test_a_second_declaration_is_refused(student):
 
 @pytest.mark.task(3)
 def test_peewee_columns_become_json_schemas(student):
-    openapi = student.load("openapi.py")
-    schema = openapi.model_schema(Users)
+    student.plug("columns.py")
+    schema = model_schema(Users)
     props = schema["properties"]
     assert props["name"] == {"type": "string", "maxLength": 128, "description": "user name"}, (
         "CharField(max_length=128, verbose_name='user name') should be "
@@ -148,8 +150,8 @@ class Things(peewee.Model):
 
 @pytest.mark.task(3)
 def test_a_subclass_uses_its_nearest_listed_ancestor(student):
-    openapi = student.load("openapi.py")
-    props = openapi.model_schema(Things)["properties"]
+    student.plug("columns.py")
+    props = model_schema(Things)["properties"]
     for name, expected in (("id", "int64"), ("count", "int64"), ("small", "int32")):
         got = props[name].get("format")
         assert got == expected, (
@@ -165,8 +167,8 @@ def test_a_subclass_uses_its_nearest_listed_ancestor(student):
 
 @pytest.mark.task(3)
 def test_defaults_falsy_callable_and_a_nullable_enum(student):
-    openapi = student.load("openapi.py")
-    props = openapi.model_schema(Things)["properties"]
+    student.plug("columns.py")
+    props = model_schema(Things)["properties"]
     assert props["enabled"].get("default") is False and props["stock"].get("default") == 0, (
         "a default of False or 0 is a default too (test `is not None`, not truthiness); got "
         f"enabled {props['enabled']}, stock {props['stock']}"
@@ -184,7 +186,7 @@ def test_defaults_falsy_callable_and_a_nullable_enum(student):
 
 @pytest.mark.task(3)
 def test_an_unknown_field_type_is_a_clear_error(student):
-    openapi = student.load("openapi.py")
+    columns = student.plug("columns.py")
 
     class Strange(peewee.Field):
         field_type = "strange"
@@ -192,8 +194,8 @@ def test_an_unknown_field_type_is_a_clear_error(student):
     class Odd(peewee.Model):
         thing = Strange()
 
-    with pytest.raises(openapi.SchemaError, match="thing"):
-        openapi.model_schema(Odd)
+    with pytest.raises(columns.SchemaError, match="thing"):
+        model_schema(Odd)
 
 
 # ---------------------------------------------------------------------------------------- task 4
@@ -201,7 +203,7 @@ def test_an_unknown_field_type_is_a_clear_error(student):
 
 @pytest.mark.task(4)
 async def test_the_spec_describes_responses_inside_the_envelope(student, database_url, serve):
-    student.plug("openapi.py")
+    student.plug("envelope.py")
     app = create_app("lab05", {"DATABASE_URL": database_url})
 
     @app.get("/people/<id:int>")
