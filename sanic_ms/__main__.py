@@ -11,14 +11,14 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from sanic_ms import migrations
-from sanic_ms.postgres import mask
-
 # Exit codes: 0 done, 1 a migration failed (rolled back), 2 bad usage or input.
 OK, FAILED, USAGE = 0, 1, 2
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from sanic_ms import migrations
+    from sanic_ms.postgres import mask
+
     try:
         classes = migrations.discover(args.modules)
     except (ValueError, TypeError, migrations.MigrationDefinitionError) as exc:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from . import errors
 
@@ -47,7 +48,7 @@ def unavailable(exc: BaseException) -> errors.ServiceUnavailable:
     )
 
 
-def discard(conn: asyncpg.Connection) -> None:
+def discard(conn: asyncpg.Connection | PoolConnectionProxy) -> None:
     """Close a broken connection so no other request gets it (the pool opens a new one).
 
     If the server side is already gone, asyncpg has taken the connection back from us: closing
@@ -84,7 +85,9 @@ def _violation(exc: asyncpg.IntegrityConstraintViolationError) -> errors.Service
         message = f'Refers to a row that does not exist, or is still referred to: "{constraint}"'
     else:  # unique, exclusion
         message = f'The change conflicts with existing data: "{constraint}"'
-    return errors.Conflict(message, {"constraint": constraint, "table": table, "detail": exc.detail})
+    return errors.Conflict(
+        message, {"constraint": constraint, "table": table, "detail": exc.detail}
+    )
 
 
 def translate(exc: BaseException) -> BaseException:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from sanic_ms import errors, tracing
 from sanic_ms.db_faults import connection_lost, discard, translated, unavailable
@@ -60,7 +61,7 @@ class Connection:
 
     __slots__ = ("_conn", "request")
 
-    def __init__(self, conn: asyncpg.Connection, request: Any = None):
+    def __init__(self, conn: PoolConnectionProxy, request: Any = None):
         self._conn = conn
         self.request = request
 
@@ -82,13 +83,14 @@ class Connection:
         return await self._run("fetchval", query, args)
 
     async def execute(self, query: str, *args: Any) -> str:
-        return await self._run("execute", query, args)
+        status: str = await self._run("execute", query, args)  # the command tag, "INSERT 0 1"
+        return status
 
     async def executemany(self, query: str, args: Iterable[Sequence[Any]]) -> None:
-        return await self._run("executemany", query, (list(args),))
+        await self._run("executemany", query, (list(args),))
 
     @property
-    def raw(self) -> asyncpg.Connection:
+    def raw(self) -> PoolConnectionProxy:
         """The asyncpg connection, for what this wrapper does not cover (COPY, LISTEN)."""
         return self._conn
 
@@ -173,7 +175,7 @@ class Database:
     @contextlib.asynccontextmanager
     async def _connection(
         self, readonly: bool, request: Any = None
-    ) -> AsyncIterator[asyncpg.Connection]:
+    ) -> AsyncIterator[PoolConnectionProxy]:
         pool = self.replica if readonly and self.replica is not None else self.pool
         if pool is None:
             raise errors.ServiceUnavailable(
