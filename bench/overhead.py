@@ -20,45 +20,38 @@ the three example services, each downstream held ``--e2e-delay-ms``, parallel an
 
 Writes ``summary.csv``, ``e2e.csv`` and ``results.md`` into ``--out`` (``reports/bench``), and
 the results section of ``BENCHMARKS.md`` (unless ``--no-benchmarks-md``).
+
+This module starts the servers and runs the rounds; ``bench/overhead_measure.py`` drives the load
+generator, ``bench/overhead_report.py`` writes the tables and the goals.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import importlib.metadata
 import json
-import os
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import urllib.request
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from math import nan
 from pathlib import Path
 
 import asyncpg
 
 from bench import benchmarks_md, machine
+from bench.overhead_measure import APPS, ENDPOINTS, Generator, Measure
+from bench.overhead_report import best, render, write_csv
 from bench.processes import (
     HOST,
     REPO_ROOT,
     Server,
     cpu_seconds,
-    die_with_parent,
     free_port,
     python,
     running_all,
 )
 
-APPS = (
-    "bare", "framework", "traced", "collector_down", "traced_2w",
-    "fastapi_bare", "fastapi_otel", "litestar_bare",
-)  # fmt: skip
-ENDPOINTS = {"hello": "/hello", "row": "/row/1"}
 # app -> (file in bench/, factory, worker processes)
 FACTORY = {
     "bare": ("overhead_apps.py", "bare", 1),
@@ -71,136 +64,8 @@ FACTORY = {
     "litestar_bare": ("peer_apps.py", "litestar_bare", 1),
 }
 TRACED = ("traced", "collector_down", "traced_2w", "fastapi_otel")  # post spans to ZIPKIN_URL
-# Issue 15's goals, as ratios of req/s in one run. (name, numerator, denominator, endpoints, goal)
-RATIO_GOALS = (
-    ("full stack / bare Sanic", "traced", "bare", ("hello", "row"), 0.60),
-    ("full stack / bare Sanic (stretch)", "traced", "bare", ("row",), 0.80),
-    ("tracing on / off", "traced", "framework", ("row",), 0.85),
-    ("full stack / FastAPI + OpenTelemetry", "traced", "fastapi_otel", ("hello", "row"), 4.0),
-    ("full stack / bare FastAPI", "traced", "fastapi_bare", ("hello", "row"), 1.0),
-    ("full stack / bare Litestar (stretch)", "traced", "litestar_bare", ("row",), 1.0),
-)
-P99_GOAL = 1.1  # collector-down p99 / collector-up p99
-E2E_P50_GOAL_MS = 60.0
 ROWS = 1000
 SECTION = "make bench"  # the part of BENCHMARKS.md this script writes
-
-
-@dataclass
-class Measure:
-    """One load-generator run against one URL."""
-
-    app: str
-    endpoint: str
-    generator: str
-    connections: int
-    seconds: float
-    requests: int
-    errors: int  # non-2xx answers plus socket errors
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    round: int = 0
-    # CPU time the app's process spent per request: unlike req/s, barely moved by other work
-    # competing for the machine's cores.
-    cpu_us: float = float("nan")
-
-
-# --- load generators --------------------------------------------------------------------------
-
-_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
-    if not match:
-        raise ValueError(f"not a wrk duration: {text!r}")
-    return float(match[1]) * _UNIT_MS[match[2]]
-
-
-def parse_wrk(output: str) -> dict[str, float]:
-    """Requests, errors, req/s, p50 and p99 from ``wrk --latency`` output."""
-
-    def find(pattern: str) -> re.Match:
-        match = re.search(pattern, output, re.MULTILINE)
-        if not match:
-            raise ValueError(f"wrk output has no {pattern!r}:\n{output}")
-        return match
-
-    errors = 0
-    if non_2xx := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
-        errors += int(non_2xx[1])
-    if sockets := re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    ):
-        errors += sum(int(n) for n in sockets.groups())
-    return {
-        "requests": int(find(r"^\s*(\d+) requests in")[1]),
-        "errors": errors,
-        "rps": float(find(r"^Requests/sec:\s*([\d.]+)")[1]),
-        "p50_ms": _ms(find(r"^\s*50%\s+(\S+)")[1]),
-        "p99_ms": _ms(find(r"^\s*99%\s+(\S+)")[1]),
-    }
-
-
-def run_wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
-    # One wrk thread: the other core belongs to the app under test.
-    args = [
-        "wrk",
-        "-t1",
-        f"-c{connections}",
-        f"-d{seconds:g}s",
-        "--latency",
-        "--timeout",
-        "10s",
-        url,
-    ]
-    done = subprocess.run(
-        args, capture_output=True, text=True, timeout=seconds + 60, preexec_fn=die_with_parent
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return parse_wrk(done.stdout)
-
-
-def run_locust(url: str, connections: int, seconds: float, csv_dir: Path) -> dict[str, float]:
-    from bench.load import SPAWN_RATE, read_stats  # same locust settings as make load
-
-    base, _, path = url.partition("://")[2].partition("/")
-    prefix = csv_dir / re.sub(r"\W+", "_", f"{base}_{path}")
-    args = python(
-        "-m", "locust", "-f", str(REPO_ROOT / "bench" / "locustfile.py"), "--headless",
-        "--users", str(connections), "--spawn-rate", str(SPAWN_RATE),
-        "--run-time", f"{seconds:g}s", "--stop-timeout", "0", "--reset-stats",
-        "--host", f"http://{base}", "--csv", str(prefix), "--json-file", str(prefix),
-        "--only-summary", "--loglevel", "WARNING", "AnyPath",
-    )  # fmt: skip
-    env = {**os.environ, "LOCUST_PATH": "/" + path}
-    subprocess.run(
-        args, cwd=REPO_ROOT, env=env, capture_output=True, timeout=seconds + 60,
-        preexec_fn=die_with_parent,
-    )  # fmt: skip
-    stats = read_stats(Path(f"{prefix}.json"))
-    return {k: stats[k] for k in ("requests", "rps", "p50_ms", "p99_ms")} | {
-        "errors": stats["failures"]
-    }
-
-
-class Generator:
-    """The load generator of this run: wrk if installed, else locust."""
-
-    def __init__(self, choice: str, csv_dir: Path):
-        wrk = shutil.which("wrk")
-        if choice == "wrk" and not wrk:
-            raise SystemExit("--generator wrk: wrk is not installed (apt-get install -y wrk)")
-        self.name = "wrk" if (choice in ("auto", "wrk") and wrk) else "locust"
-        self.version = machine.wrk_version() if self.name == "wrk" else "locust FastHttpUser"
-        self.csv_dir = csv_dir
-
-    def measure(self, url: str, connections: int, seconds: float) -> dict[str, float]:
-        if self.name == "wrk":
-            return run_wrk(url, connections, seconds)
-        return run_locust(url, connections, seconds, self.csv_dir)
 
 
 # --- the database -------------------------------------------------------------------------------
@@ -355,164 +220,6 @@ def e2e_runs(gen: Generator, setup: Setup, args: argparse.Namespace) -> list[Mea
                 Measure("users", variant, gen.name, connections, args.e2e_duration, **result)
             )
     return measures
-
-
-# --- reporting ----------------------------------------------------------------------------------
-
-
-def best(measures: list[Measure]) -> dict[tuple[str, str], Measure]:
-    """Per (app, endpoint), the round with the most requests/s."""
-    chosen: dict[tuple[str, str], Measure] = {}
-    for m in measures:
-        key = (m.app, m.endpoint)
-        if key not in chosen or m.rps > chosen[key].rps:
-            chosen[key] = m
-    return chosen
-
-
-PEER = "fastapi_otel"  # the usual observable choice: the second yardstick beside bare Sanic
-
-
-def overhead_table(chosen: dict[tuple[str, str], Measure]) -> str:
-    lines = [
-        "| endpoint | app | req/s | of bare Sanic | of FastAPI + OTel | overhead µs/request "
-        "| CPU µs/request | of bare by CPU | p50 ms | p99 ms | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for endpoint in ENDPOINTS:
-        bare, peer = chosen.get(("bare", endpoint)), chosen.get((PEER, endpoint))
-        for app in APPS:
-            m = chosen.get((app, endpoint))
-            if m is None:
-                continue
-            ratio = f"{m.rps / bare.rps:.2f}" if bare and bare.rps else "n/a"
-            of_peer = f"{m.rps / peer.rps:.2f}" if peer and peer.rps else "n/a"
-            extra = f"{1e6 / m.rps - 1e6 / bare.rps:+.0f}" if bare and m.rps and bare.rps else "n/a"
-            by_cpu = f"{bare.cpu_us / m.cpu_us:.2f}" if bare and m.cpu_us > 0 else "n/a"
-            lines.append(
-                f"| {endpoint} | {app} | {m.rps:,.0f} | {ratio} | {of_peer} | {extra} "
-                f"| {m.cpu_us:.0f} | {by_cpu} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | {m.errors} |"
-            )
-    return "\n".join(lines)
-
-
-def goal_lines(chosen: dict[tuple[str, str], Measure], e2e: list[Measure]) -> list[str]:
-    lines = []
-    for name, numerator, denominator, endpoints, goal in RATIO_GOALS:
-        for endpoint in endpoints:
-            top, bottom = chosen.get((numerator, endpoint)), chosen.get((denominator, endpoint))
-            if top and bottom and bottom.rps:
-                ratio = top.rps / bottom.rps
-                lines.append(
-                    f"- `{endpoint}`: {name} = {ratio:.2f} (goal ≥ {goal:.2f}): "
-                    f"{'met' if ratio >= goal else 'MISSED'}"
-                )
-    for endpoint in ENDPOINTS:
-        one, two = chosen.get(("traced", endpoint)), chosen.get(("traced_2w", endpoint))
-        if one and two and one.rps:
-            lines.append(
-                f"- `{endpoint}`: full stack, 2 workers / 1 worker = {two.rps / one.rps:.2f} "
-                "(what one 2-core box gives, load generator included)"
-            )
-    for endpoint in ENDPOINTS:
-        up, down = chosen.get(("traced", endpoint)), chosen.get(("collector_down", endpoint))
-        if up and down and up.p99_ms:
-            ratio = down.p99_ms / up.p99_ms
-            lines.append(
-                f"- `{endpoint}`: collector-down p99 {down.p99_ms:.2f} ms = {ratio:.2f}x "
-                f"collector-up {up.p99_ms:.2f} ms (goal ≤ {P99_GOAL}x): "
-                f"{'met' if ratio <= P99_GOAL else 'MISSED'}"
-            )
-    for parallel in (m for m in e2e if m.endpoint == "parallel"):
-        lines.append(
-            f"- end to end, {parallel.connections} connection(s): parallel p50 "
-            f"{parallel.p50_ms:.1f} ms (goal ≤ {E2E_P50_GOAL_MS:.0f} ms): "
-            f"{'met' if parallel.p50_ms <= E2E_P50_GOAL_MS else 'MISSED'}"
-        )
-    return lines
-
-
-def e2e_table(e2e: list[Measure], delay_ms: float) -> str:
-    lines = [
-        f"| GET /users/1, downstreams held {delay_ms:g} ms | connections | req/s | p50 ms "
-        "| p99 ms | errors |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for m in e2e:
-        lines.append(
-            f"| {m.endpoint} | {m.connections} | {m.rps:,.0f} | {m.p50_ms:.1f} | {m.p99_ms:.1f} "
-            f"| {m.errors} |"
-        )
-    return "\n".join(lines)
-
-
-def tracing_line(tracing: dict) -> str:
-    parts = []
-    for app in ("traced", "collector_down"):
-        stats = tracing.get(app, {})
-        stats = stats.get("data", stats)  # sanic_ms apps answer in the envelope
-        reporter = stats.get("reporter") if isinstance(stats, dict) else None
-        if stats.get("enabled") and reporter:
-            keep = ("queued", "sent", "dropped", "failed_posts")
-            parts.append(f"{app}: " + ", ".join(f"{k} {reporter.get(k)}" for k in keep))
-        else:
-            parts.append(f"{app}: tracing not enabled ({stats})")
-    sink = tracing.get("sink", {})
-    parts.append(f"collector received {sink.get('spans')} spans in {sink.get('batches')} posts")
-    return "; ".join(parts)
-
-
-def render(
-    chosen: dict[tuple[str, str], Measure], e2e: list[Measure], tracing: dict,
-    args: argparse.Namespace, gen: Generator, info: dict[str, str], command: str,
-) -> str:  # fmt: skip
-    parts = [
-        f"Run {info['date']} with `{command}`.",
-        "",
-        f"Machine: {machine.markdown(info)}.",
-        "",
-        f"Load generator: **{gen.name}** ({gen.version}), {args.connections} connections, "
-        f"{args.duration:g} s per endpoint, best of {args.rounds} round(s); one worker per app "
-        "(`traced_2w`: two); app and load generator share the machine's cores. Peers on uvicorn "
-        f"{_version('uvicorn')} (uvloop, httptools): FastAPI {_version('fastapi')}, Litestar "
-        f"{_version('litestar')}, OpenTelemetry SDK {_version('opentelemetry-sdk')}.",
-        "",
-        overhead_table(chosen),
-        "",
-        "Overhead µs/request = 1e6/req/s(app) - 1e6/req/s(bare): the extra time one worker spends "
-        "per request. CPU µs/request: the app process's CPU time (user + system) over the run "
-        "divided by its requests; other work on the machine barely moves it, so *of bare by CPU* "
-        "(bare's CPU per request / the app's) is the steadier estimate of the req/s ratio.",
-        "",
-        f"Tracing: {tracing_line(tracing)}.",
-        "",
-    ]
-    if e2e:
-        parts += [
-            f"End to end ({args.e2e_duration:g} s each; users, cities and roles one worker each, "
-            "tracing to a local collector; one connection shows the latency the parallel calls "
-            "give, more connections show it under load):",
-            "",
-            e2e_table(e2e, args.e2e_delay_ms),
-            "",
-        ]
-    parts += ["Goals:", "", *goal_lines(chosen, e2e)]
-    return "\n".join(parts) + "\n"
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "(not installed)"
-
-
-def write_csv(measures: list[Measure], path: Path) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[f.name for f in fields(Measure)])
-        writer.writeheader()
-        for m in measures:
-            writer.writerow(asdict(m))
 
 
 def connection_counts(text: str) -> list[int]:

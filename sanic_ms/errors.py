@@ -61,6 +61,10 @@ class NotAcceptable(ServiceError):
     status_code, message = 406, "Not acceptable"
 
 
+class Conflict(ServiceError):
+    status_code, message = 409, "Conflict"
+
+
 class Gone(ServiceError):
     status_code, message = 410, "Gone"
 
@@ -126,6 +130,7 @@ BY_STATUS: dict[int, type[ServiceError]] = {
         NotFound,
         MethodNotAllowed,
         NotAcceptable,
+        Conflict,
         Gone,
         PayloadTooLarge,
         URITooLong,

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from bench import benchmarks_md, overhead
+from bench import benchmarks_md, overhead_measure
 from bench.processes import REPO_ROOT, python
 
 WRK_OK = """\
@@ -47,7 +47,7 @@ Transfer/sec:      0.86MB
 
 
 def test_wrk_output_is_read_in_milliseconds():
-    assert overhead.parse_wrk(WRK_OK) == {
+    assert overhead_measure.parse_wrk(WRK_OK) == {
         "requests": 7560,
         "errors": 0,
         "rps": 7516.72,
@@ -57,14 +57,14 @@ def test_wrk_output_is_read_in_milliseconds():
 
 
 def test_wrk_non_2xx_and_socket_errors_count_as_errors():
-    parsed = overhead.parse_wrk(WRK_ERRORS)
+    parsed = overhead_measure.parse_wrk(WRK_ERRORS)
     assert parsed["errors"] == 4680 + 1 + 2 + 3
     assert parsed["p99_ms"] == pytest.approx(1200.0)
 
 
 def test_wrk_output_without_numbers_is_an_error_not_a_zero():
     with pytest.raises(ValueError, match="wrk output has no"):
-        overhead.parse_wrk("unable to connect to 127.0.0.1:1 Connection refused\n")
+        overhead_measure.parse_wrk("unable to connect to 127.0.0.1:1 Connection refused\n")
 
 
 def test_benchmarks_md_keeps_the_hand_written_text(tmp_path):
@@ -129,7 +129,7 @@ smoke = pytest.mark.timeout(240)
 def test_every_app_and_endpoint_is_measured_with_numbers_that_parse(short_run):
     measured = rows(short_run / "summary.csv")
     assert {(r["app"], r["endpoint"]) for r in measured} == {
-        (app, endpoint) for app in overhead.APPS for endpoint in overhead.ENDPOINTS
+        (app, endpoint) for app in overhead_measure.APPS for endpoint in overhead_measure.ENDPOINTS
     }
     for r in measured:
         assert int(r["requests"]) > 0

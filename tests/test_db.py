@@ -9,7 +9,8 @@ import asyncpg
 import pytest
 
 from sanic_ms import create_app, errors
-from sanic_ms.db import Conflict, Database, DatabaseUnavailable
+from sanic_ms.db import Database, DatabaseUnavailable
+from sanic_ms.errors import Conflict
 from sanic_ms.postgres import create_database, drop_database
 from sanic_ms.serve import serve
 

@@ -32,7 +32,7 @@ from bench.db_faults import (
 )
 from bench.db_faults import run as run_faults
 from sanic_ms import errors
-from sanic_ms.db import translate
+from sanic_ms.db_faults import translate
 from sanic_ms.postgres import create_database, drop_database
 from sanic_ms.serve import serve
 

@@ -10,14 +10,14 @@ import subprocess
 
 import pytest
 
-from bench import soak
+from bench import soak_fleet, soak_report
 from bench.processes import REPO_ROOT, python
 
 DURATION = 36  # four 4 s faults between five 4 s steady slots
 
 
 def test_phases_and_windows_classify_requests():
-    windows = [soak.Window("table locked", 10.0, 12.0)]
+    windows = [soak_report.Window("table locked", 10.0, 12.0)]
     requests = [
         (1.0, 5.0, "GET /users/<id>", 200),
         (9.0, 1500.0, "GET /users/<id>", 503),  # began before, answered inside: the fault's
@@ -25,9 +25,9 @@ def test_phases_and_windows_classify_requests():
         (20.0, 10.0, "GET /users/<id>", 502),  # long after: a real failure
         (21.0, 10.0, "POST /users", 0),  # no answer at all counts too
     ]
-    bad = soak.outside_windows(requests, windows)
+    bad = soak_report.outside_windows(requests, windows)
     assert [r[0] for r in bad] == [20.0, 21.0]
-    names = [p.name for p in soak.phases(0.0, 30.0, windows)]
+    names = [p.name for p in soak_report.phases(0.0, 30.0, windows)]
     assert names == ["steady", "table locked", "after table locked"]
 
 
@@ -44,7 +44,7 @@ def test_short_soak_keeps_every_write_and_fails_only_inside_fault_windows(tmp_pa
     )
     assert (tmp_path / "summary.json").is_file(), run.stdout[-3000:] + run.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert [w["name"] for w in summary["windows"]] == list(soak.FAULTS)
+    assert [w["name"] for w in summary["windows"]] == list(soak_fleet.FAULTS)
     for table, count in summary["integrity"].items():
         assert count["exact"], f"{table}: {count}"
     assert summary["integrity"]["users"]["created"] > 0  # writes really happened

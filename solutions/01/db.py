@@ -3,24 +3,23 @@
 """The database: an asyncpg pool with ``acquire()`` for reads and ``transaction()`` for writes.
 
 Queries are plain SQL with ``$1, $2`` parameters (never string formatting). Records come back as
-dicts. Database trouble becomes an error in the envelope: no connection free in time, or the
-database unreachable, gone or refusing connections -> 503; a statement past its time -> 504 (and
-cancelled on the server); a duplicate or a dangling reference -> 409 naming the constraint; a
-missing or invalid value -> 400 naming the column.
+dicts. Database trouble becomes an error in the envelope (503, 504, 409, 400: see
+``sanic_ms.db_faults``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from sanic_ms import errors, tracing
+from sanic_ms.db_faults import connection_lost, discard, translated, unavailable
 from sanic_ms.postgres import mask
 
 log = logging.getLogger("sanic_ms.db")
@@ -28,112 +27,6 @@ log = logging.getLogger("sanic_ms.db")
 
 class DatabaseUnavailable(RuntimeError):
     """Raised at startup when PostgreSQL cannot be reached."""
-
-
-class Conflict(errors.ServiceError):
-    status_code, message = 409, "Conflict"
-
-
-# asyncpg raises InterfaceError both for a connection that is gone and for a misuse of its API
-# (a wrong number of arguments, two queries at once); only the message tells them apart.
-_GONE = ("connection is closed", "released back to the pool", "pool is clos")
-
-
-def connection_lost(exc: BaseException | None) -> bool:
-    """True when ``exc`` (or the database error our 503 was raised from) means the server is gone.
-
-    A timed-out statement is not one: asyncpg cancels it on the server and the connection is reused.
-    (On Python 3.11+ ``TimeoutError`` is an ``OSError``: test for it before ``OSError``.)
-    """
-    if isinstance(exc, errors.ServiceUnavailable):
-        exc = exc.__cause__
-    if exc is None or isinstance(exc, TimeoutError):
-        return False
-    if isinstance(exc, asyncpg.PostgresError):
-        state = exc.sqlstate or ""
-        # 08: connection exception; 57P0x: shutdown, crash, starting up, database dropped, idle
-        # timeout; 53300 too many connections; 3D000 the database does not exist (dropped).
-        return state[:2] == "08" or state[:3] == "57P" or state in ("53300", "3D000")
-    if isinstance(exc, asyncpg.InterfaceError):
-        return any(words in str(exc) for words in _GONE)
-    # A protocol left mid-operation by a dropped backend; a refused or reset socket.
-    return isinstance(exc, (asyncpg.exceptions.InternalClientError, OSError))
-
-
-def unavailable(exc: BaseException) -> errors.ServiceUnavailable:
-    return errors.ServiceUnavailable(
-        "Database unavailable", {"reason": f"{type(exc).__name__}: {exc}"}
-    )
-
-
-def discard(conn: asyncpg.Connection) -> None:
-    """Close a broken connection so no other request gets it (the pool opens a new one).
-
-    If the server side is already gone, asyncpg has taken the connection back from us: closing
-    it again would raise "connection has been released back to the pool" over the real error.
-    """
-    with contextlib.suppress(asyncpg.InterfaceError):
-        conn.terminate()
-
-
-def _check_column(exc: asyncpg.PostgresError) -> str | None:
-    """The column a one-column CHECK protects: PostgreSQL names those ``<table>_<column>_check``."""
-    found = re.fullmatch(
-        rf"{re.escape(exc.table_name or '')}_(.+)_check\d*", exc.constraint_name or ""
-    )
-    return found and found.group(1)
-
-
-def _violation(exc: asyncpg.IntegrityConstraintViolationError) -> errors.ServiceError:
-    """A constraint violation: the client's value is wrong (400) or clashes with stored data (409)."""
-    constraint, table = exc.constraint_name, exc.table_name
-    if isinstance(exc, asyncpg.NotNullViolationError):
-        column = exc.column_name
-        return errors.BadRequest(
-            f'Missing value: "{column}" may not be null', {"column": column, "table": table}
-        )
-    if isinstance(exc, asyncpg.CheckViolationError):
-        column = _check_column(exc)
-        return errors.BadRequest(
-            f"Invalid value{f' for {column!r}' if column else ''}: "
-            f'check constraint "{constraint}" failed',
-            {"column": column, "table": table, "constraint": constraint},
-        )
-    if isinstance(exc, asyncpg.ForeignKeyViolationError):
-        message = f'Refers to a row that does not exist, or is still referred to: "{constraint}"'
-    else:  # unique, exclusion
-        message = f'The change conflicts with existing data: "{constraint}"'
-    return Conflict(message, {"constraint": constraint, "table": table, "detail": exc.detail})
-
-
-def translate(exc: BaseException) -> BaseException:
-    """The envelope error a database exception becomes (or the exception itself)."""
-    if isinstance(exc, errors.ServiceError):
-        return exc
-    if connection_lost(exc):
-        return unavailable(exc)
-    if isinstance(exc, (TimeoutError, asyncpg.QueryCanceledError)):
-        return errors.GatewayTimeout(
-            "Database query timed out",
-            {"hint": "raise DB_REQUEST_TIMEOUT or DB_COMMAND_TIMEOUT, or speed up the query"},
-        )
-    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
-        return _violation(exc)
-    if isinstance(exc, asyncpg.exceptions.DataError):
-        return errors.BadRequest("Invalid value for the database", {"reason": str(exc)})
-    return exc
-
-
-@contextlib.contextmanager
-def translated() -> Iterator[None]:
-    """Database exceptions raised in the block come out as their envelope errors."""
-    try:
-        yield
-    except Exception as exc:
-        error = translate(exc)
-        if error is exc:
-            raise
-        raise error from exc
 
 
 class Budget:
@@ -168,7 +61,7 @@ class Connection:
 
     __slots__ = ("_conn", "request")
 
-    def __init__(self, conn: asyncpg.Connection, request: Any = None):
+    def __init__(self, conn: PoolConnectionProxy, request: Any = None):
         self._conn = conn
         self.request = request
 
@@ -190,13 +83,14 @@ class Connection:
         return await self._run("fetchval", query, args)
 
     async def execute(self, query: str, *args: Any) -> str:
-        return await self._run("execute", query, args)
+        status: str = await self._run("execute", query, args)  # the command tag, "INSERT 0 1"
+        return status
 
     async def executemany(self, query: str, args: Iterable[Sequence[Any]]) -> None:
-        return await self._run("executemany", query, (list(args),))
+        await self._run("executemany", query, (list(args),))
 
     @property
-    def raw(self) -> asyncpg.Connection:
+    def raw(self) -> PoolConnectionProxy:
         """The asyncpg connection, for what this wrapper does not cover (COPY, LISTEN)."""
         return self._conn
 
@@ -281,7 +175,7 @@ class Database:
     @contextlib.asynccontextmanager
     async def _connection(
         self, readonly: bool, request: Any = None
-    ) -> AsyncIterator[asyncpg.Connection]:
+    ) -> AsyncIterator[PoolConnectionProxy]:
         pool = self.replica if readonly and self.replica is not None else self.pool
         if pool is None:
             raise errors.ServiceUnavailable(

@@ -8,10 +8,11 @@ import functools
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from sanic import Sanic
+from sanic import DefaultSanic
 from sanic.exceptions import MethodNotAllowed, PayloadTooLarge, RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.request import Request
@@ -108,12 +109,17 @@ def _too_deep(limit: int) -> errors.BadRequest:
 def check_request(request: Request) -> None:
     """Check parameters and body against what the route declared (sanic_ms.openapi builds these)."""
     validators = getattr(request.app.ctx, "openapi_validators", None) or {}
+    if request.route is None:  # only a routed request reaches a handler; nothing declared
+        return
     validator = validators.get((request.route.name, request.method))
     if validator is not None:
         validator.check(request, getattr(request.ctx, "data", None))
 
 
-def wrap_handler(handler):
+Handler = Callable[..., Awaitable[Any]]
+
+
+def wrap_handler(handler: Handler) -> Handler:
     """Wrap one route handler: read and check the request, then put its result in the envelope.
 
     This runs only once Sanic has routed the request and read its whole body: its own errors (413,
@@ -123,7 +129,7 @@ def wrap_handler(handler):
         return handler
 
     @functools.wraps(handler)
-    async def handle(request: Request, *args, **kwargs) -> BaseHTTPResponse:
+    async def handle(request: Request, *args: Any, **kwargs: Any) -> BaseHTTPResponse:
         if request.method in BODY_METHODS:
             request.ctx.data = read_body(request)
         check_request(request)
@@ -132,17 +138,17 @@ def wrap_handler(handler):
             add_cors(request, response)
         return response
 
-    handle.__sanic_ms_wrapped__ = True
+    setattr(handle, "__sanic_ms_wrapped__", True)  # noqa: B010  (a marker mypy cannot type)
     return handle
 
 
-def wrap_routes(app: Sanic) -> None:
+def wrap_routes(app: DefaultSanic) -> None:
     """Wrap every route's handler (run at startup, once all blueprints are registered)."""
     for route in app.router.routes:
         route.handler = wrap_handler(route.handler)
 
 
-def cors_headers(app: Sanic, request: Request) -> dict[str, str]:
+def cors_headers(app: DefaultSanic, request: Request) -> dict[str, str]:
     allowed = app.config.CORS_ORIGINS
     if not allowed or "origin" not in request.headers:
         return {}  # CORS is for browsers, which always send Origin on cross-origin requests
@@ -267,10 +273,12 @@ def _allowed_methods(request: Request) -> list[str]:
     return allowed
 
 
-def setup(app: Sanic) -> None:
+def setup(app: DefaultSanic) -> None:
     """Install the pipeline on an app."""
     app.error_handler = EnvelopeErrorHandler()
 
-    @app.before_server_start(priority=1000)
-    async def _wrap(app: Sanic) -> None:
+    async def _wrap(app: DefaultSanic) -> None:
         wrap_routes(app)
+
+    # register_listener, not the decorator: Sanic types @before_server_start(priority=...) wrongly.
+    app.register_listener(_wrap, "before_server_start", priority=1000)
