@@ -17,17 +17,14 @@ containing ``yield`` leaves an unreachable ``yield`` behind so the function stay
 ``@contextmanager`` on a plain function would fail in a confusing way). Relative imports become
 absolute (``from .errors`` -> ``from sanic_ms.errors``): the lab file lives outside the package.
 
-Entry points (named for ``grader/__main__.py``): ``main_build(argv)`` for
-``python -m grader build [--check]``; ``build(check: bool) -> list[str]`` returns the problems
-(drifted or missing files, malformed markers) for ``python -m grader check``.
+``build(check: bool) -> list[str]`` writes (or compares) them and returns the problems (drifted or
+missing files, malformed markers); ``python -m grader build`` (``grader.build``) runs it.
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,20 +204,3 @@ def build(check: bool = False) -> list[str]:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
     return problems
-
-
-def main_build(argv: list[str] | None = None) -> int:
-    """``python -m grader build [--check]``: exit status 1 and a list when something drifted."""
-    parser = argparse.ArgumentParser(prog="python -m grader build", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="compare only; write nothing")
-    args = parser.parse_args(argv)
-    problems = build(check=args.check)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    if not problems:
-        print("starters and solutions match their sources" if args.check else "built")
-    return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main_build())
