@@ -25,9 +25,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from grader import labprogress, manifest
+from grader import build_notebooks, labprogress, manifest
 from grader import notebook as nb_support
-from grader.build import notebooks as notebook_build
 from grader.notebook import kernel
 from sanic_ms.postgres import resolve
 
@@ -141,7 +140,7 @@ def test_every_lab_has_its_notebook():
 
 
 def test_notebooks_are_built_from_their_sources():
-    targets = notebook_build.targets()
+    targets = build_notebooks.targets()
     assert {p.name for p in targets} == {p.name for p in committed()}
     stale = [p.name for p, text in targets.items() if p.read_text() != text]
     assert not stale, f"run `python -m grader build`: {stale} differ from notebooks/src/"
