@@ -18,7 +18,8 @@ never reports). Before every record and at the end the plugin checks that nothin
 changed since import: pytest's report classes (descriptors included), runner and hook calling,
 pluggy, and this module's own functions (code, defaults, closure cells, the module's namespace);
 that every hook implementation comes from pytest, an installed plugin, a conftest, the lab plugin
-(``grader/labplugin``) or the lab's tests; and it reads a report's outcome from the report's own ``__dict__``, past any descriptor.
+(``grader/labplugin``) or the lab's tests; and it reads a report's outcome from the report's own
+``__dict__``, past any descriptor.
 Anything changed is reported, and the grader scores the lab 0 (``integrity``).
 
 Standard library and pytest only: the grader copies this file into each jail.
@@ -206,8 +207,7 @@ def _build():
     real = {}
 
     def alien_hooks():
-        """Hook implementations from anywhere but pytest, plugins, conftests, the lab plugin or the
-        lab's tests."""
+        """Hook implementations from anywhere but pytest, plugins, conftests or the lab's tests."""
         pm = state["pm"]
         if pm is None:
             return []
