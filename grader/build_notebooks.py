@@ -68,7 +68,7 @@ def render(source_path: Path) -> str:
     for number, cell in enumerate(nb.cells):
         cell["id"] = f"{source_path.stem[:2]}-{number:02d}"  # stable ids keep diffs small
     nbformat.validate(nb)
-    return nbformat.writes(nb) + "\n"
+    return str(nbformat.writes(nb)) + "\n"
 
 
 def targets() -> dict[Path, str]:

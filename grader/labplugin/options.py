@@ -70,7 +70,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 pytest.mark.skip(reason=f"lab {lab.id}: not marked with a task of the manifest")
             )
             item.user_properties.append(("task_error", True))
-        if asyncio.iscoroutinefunction(getattr(item, "obj", None)):
+        if isinstance(item, pytest.Function) and asyncio.iscoroutinefunction(item.obj):
             # First, so it is set up before (and torn down after) the fixtures that start apps.
             item.fixturenames.insert(0, "_loop_watchdog")
 

@@ -97,11 +97,12 @@ class Student:
             pytest.fail(f"{path.relative_to(REPO_ROOT)} is missing: run `python -m grader build`")
         name = f"_lab{self.lab.id}_{Path(filename).stem}"
         spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None  # a .py file has both
         module = importlib.util.module_from_spec(spec)
         # The stubs' `raise NotImplementedError(...)` finds this one first (globals before
         # builtins): it is the same exception, and it remembers being raised, so the failure can
         # name the TODO even when Sanic swallowed it inside a handler.
-        module.NotImplementedError = TodoNotDone
+        vars(module)["NotImplementedError"] = TodoNotDone
         self.monkeypatch.setitem(sys.modules, name, module)  # dataclasses and pickle look it up
         problem = None
         try:

@@ -17,6 +17,8 @@ import traceback
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 
@@ -134,9 +136,9 @@ class LoopWatchdog:
         return cpu_now - cpu_at_send >= 0.5 * waited
 
 
-def _student_task(task: asyncio.Task) -> str | None:
+def _student_task(task: asyncio.Task[Any]) -> str | None:
     """Where a pending task is, if its coroutine chain runs code from the student's file."""
-    coro = task.get_coro()
+    coro: Any = task.get_coro()
     while coro is not None:
         code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
         if code is not None and is_student_file(code.co_filename):
@@ -147,7 +149,7 @@ def _student_task(task: asyncio.Task) -> str | None:
 
 
 def _created_by_student() -> str | None:
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         if is_student_frame(frame):
             rel = Path(frame.f_code.co_filename).relative_to(REPO_ROOT)
@@ -161,9 +163,13 @@ async def _loop_watchdog(request: pytest.FixtureRequest) -> AsyncIterator[LoopWa
     context.STUDENT_FILES = student_files()
     loop = asyncio.get_running_loop()
     before = asyncio.all_tasks(loop)
-    started: dict[asyncio.Task, str] = {}  # tasks whose creation ran through the student's file
+    started: dict[
+        asyncio.Task[Any], str
+    ] = {}  # tasks whose creation ran through the student's file
 
-    def task_factory(loop, coro, **kwargs):
+    def task_factory(
+        loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any
+    ) -> asyncio.Task[Any]:
         task = asyncio.Task(coro, loop=loop, **kwargs)
         if where := _created_by_student():
             started[task] = where

@@ -15,11 +15,13 @@ from grader.notebook.kernel import setup
 from sanic_ms.serve import serve
 
 # The kernel's loop keeps running between cells, so a server started in one cell answers in the next.
-servers: dict[str, tuple[contextlib.AsyncExitStack, Sanic]] = {}  # name -> (what stops it, app)
+servers: dict[
+    str, tuple[contextlib.AsyncExitStack, Sanic[Any, Any]]
+] = {}  # name -> (what stops it, app)
 _threads: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []  # start_in_thread servers
 
 
-async def start(app: Sanic, port: int = 0) -> str:
+async def start(app: Sanic[Any, Any], port: int = 0) -> str:
     """Serve ``app`` on a loopback port in this kernel's loop until :func:`stop`; its URL.
 
     An earlier app of the same name is stopped first, so a cell can be run again.
@@ -33,7 +35,7 @@ async def start(app: Sanic, port: int = 0) -> str:
     return url
 
 
-async def stop(name: str | Sanic | None = None, within: float = 10.0) -> None:
+async def stop(name: str | Sanic[Any, Any] | None = None, within: float = 10.0) -> None:
     """Stop one app started by :func:`start` (by name or app), or every one (newest first).
 
     Bounded: an app whose pool waits for a connection that was never given back is stopped after
@@ -74,7 +76,7 @@ def start_in_thread(app: Any) -> str:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]
+        port = runner.addresses[0][1]
         stopping = asyncio.Event()
         _threads.append((loop, stopping))
         ready.set_result(f"http://127.0.0.1:{port}")
