@@ -19,6 +19,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -63,9 +64,14 @@ def _chain(coro: Any) -> list[str]:
     return frames
 
 
+def _main_thread_frame() -> FrameType | None:
+    """Where the main thread (pytest's, running the test) is now."""
+    return sys._current_frames().get(threading.main_thread().ident or 0)
+
+
 def _running_loop_of_main_thread() -> asyncio.AbstractEventLoop | None:
     """The event loop the main thread is running now (pytest-asyncio's, whichever test it is)."""
-    frame = sys._current_frames().get(threading.main_thread().ident)
+    frame = _main_thread_frame()
     while frame is not None:
         owner = frame.f_locals.get("self") if frame.f_code.co_name == "run_forever" else None
         if isinstance(owner, asyncio.AbstractEventLoop):
@@ -105,7 +111,7 @@ class PhaseGuard:
             if self._done.wait(0.5):
                 return
         if not self.waiting:
-            frame = sys._current_frames().get(threading.main_thread().ident)
+            frame = _main_thread_frame()
             if frame is not None:
                 self.waiting = [
                     [
