@@ -25,6 +25,7 @@ from sanic import Sanic
 from sanic_ms import create_app
 from sanic_ms.postgres import create_database, drop_database, resolve
 from sanic_ms.serve import serve
+from sanic_ms.testing import allow_same_name_apps
 
 SCHEMA = """
 CREATE TABLE owners (id int PRIMARY KEY);
@@ -288,7 +289,7 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=3, help="DB_MAX_SIZE of the app")
     parser.add_argument("--budget", type=float, default=1.0, help="DB_REQUEST_TIMEOUT (seconds)")
     args = parser.parse_args()
-    Sanic.test_mode = True  # two apps in one process (the second one runs as the small role)
+    allow_same_name_apps()  # two apps in one process (the second one runs as the small role)
     asyncio.run(run(args.lock, args.pool, args.budget))
 
 

@@ -4,7 +4,7 @@
   every function it names as code (```parse_multi(headers)```, ```Database.acquire(...)```) exists
   there: a README that drifts from the code it describes sends students looking for nothing.
 - Every ``assert`` in the lab's tests says what went wrong (``assert x, "message"``): a bare assert
-  or a raw dict diff leaves a student guessing. (``labs/conftest.py`` adds the task to every
+  or a raw dict diff leaves a student guessing. (``grader.labplugin`` adds the task to every
   failure; ``grader.mutants`` checks that each planted mistake fails with more than a bare assert.)
 """
 

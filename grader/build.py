@@ -17,9 +17,11 @@ containing ``yield`` leaves an unreachable ``yield`` behind so the function stay
 ``@contextmanager`` on a plain function would fail in a confusing way). Relative imports become
 absolute (``from .errors`` -> ``from sanic_ms.errors``): the lab file lives outside the package.
 
+The notebooks are generated here too (``grader.build_notebooks``, from ``notebooks/src/``).
+
 Entry points (named for ``grader/__main__.py``): ``main_build(argv)`` for
-``python -m grader build [--check]``; ``build(check: bool) -> list[str]`` returns the problems
-(drifted or missing files, malformed markers) for ``python -m grader check``.
+``python -m grader build [--check]`` (the labs' files and the notebooks); ``build(check: bool) ->
+list[str]`` returns the labs' problems (drifted or missing files, malformed markers).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import manifest
+from grader import build_notebooks, manifest
 
 REPO_ROOT = manifest.REPO_ROOT
 
@@ -214,11 +216,11 @@ def main_build(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader build", description=__doc__)
     parser.add_argument("--check", action="store_true", help="compare only; write nothing")
     args = parser.parse_args(argv)
-    problems = build(check=args.check)
+    problems = build(check=args.check) + build_notebooks.build(check=args.check)
     for problem in problems:
         print(problem, file=sys.stderr)
     if not problems:
-        print("starters and solutions match their sources" if args.check else "built")
+        print("starters, solutions and notebooks match their sources" if args.check else "built")
     return 1 if problems else 0
 
 

@@ -17,8 +17,9 @@ Records come only from the process that loaded the plugin (a fork inherits the d
 never reports). Before every record and at the end the plugin checks that nothing it relies on
 changed since import: pytest's report classes (descriptors included), runner and hook calling,
 pluggy, and this module's own functions (code, defaults, closure cells, the module's namespace);
-that every hook implementation comes from pytest, an installed plugin, a conftest or the lab's
-tests; and it reads a report's outcome from the report's own ``__dict__``, past any descriptor.
+that every hook implementation comes from pytest, an installed plugin, a conftest, the lab plugin
+(``grader/labplugin``) or the lab's tests; and it reads a report's outcome from the report's own
+``__dict__``, past any descriptor.
 Anything changed is reported, and the grader scores the lab 0 (``integrity``).
 
 Standard library and pytest only: the grader copies this file into each jail.
@@ -220,6 +221,8 @@ def _build():
                 if filename.startswith(allowed_roots) or filename == here:
                     continue
                 if basename(filename) == "conftest.py" or "/tests/" in filename:
+                    continue
+                if "/grader/labplugin/" in filename:  # the labs' plugin (labs/conftest.py's)
                     continue
                 found.append(f"hook {name} from {filename}")
         return found

@@ -8,7 +8,7 @@ bare ``assert`` (an explanation, ``pytest.fail``, an exception that names the pr
 
 One pytest session per lab runs them all, through the grader's own harness, in a copy of
 ``labs/`` and ``grader/``: ``mutants/<name>/`` holds the lab's files with that one mistake, and
-``--mutants`` makes every lab test run once per mistake of its task (``labs/conftest.py``). A
+``--mutants`` makes every lab test run once per mistake of its task (``grader.labplugin``). A
 session start costs seconds; a test, a fraction of one. A mistake the shared session could not
 judge (it ended early) runs again alone, as a student's ``labs/NN`` would hold it.
 """

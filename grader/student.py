@@ -10,7 +10,8 @@ Entry points (named for ``grader/__main__.py``):
 - ``main_watch(argv)``: ``python -m grader watch 03`` (``make watch N=03``) reruns
   ``pytest labs/03`` whenever a file of the lab is saved, each run bounded in time.
 
-Every pytest run goes through ``grader.labrun``, the one runner the notebooks use as well.
+Every pytest run goes through ``grader.labrun``, the one runner the notebooks use as well, and
+``grader.labprogress`` turns its results into tasks passed and points, for both.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 from grader import labrun, manifest
+from grader.labprogress import progress_of
 
 REPO_ROOT = manifest.REPO_ROOT
 HINTS_OPENED = REPO_ROOT / ".hints.json"  # {"03": {"2": 2}}: lab -> task -> levels opened
@@ -119,24 +121,6 @@ def main_hint(argv: list[str] | None = None) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- results per task
-
-
-def run_tests(
-    paths: list[str], solution: bool = False, quiet: bool = True, timeout: float = 900.0
-) -> dict[str, dict]:
-    """Run pytest on lab folders in a bounded child; {nodeid: {lab, task, outcome, message}}."""
-    result = labrun.run(paths, solution=solution, limit=timeout, capture=quiet)
-    if result.timed_out:
-        print(result.problem, file=sys.stderr)
-    return result.tests
-
-
-def task_results(tests: dict[str, dict]) -> dict[str, dict[int, list[str]]]:
-    """{lab: {task: [outcome of each of its tests]}}."""
-    return labrun.by_task(tests)
-
-
 # --------------------------------------------------------------------------- status
 
 PARALLEL = 2  # labs tested at once by `status`
@@ -171,19 +155,16 @@ def status(
     for lab_id in wanted:
         lab = labs[lab_id]
         run = runs.get(lab_id)
-        outcomes = labrun.by_task(run.tests).get(lab_id, {}) if run else {}
-        passed = [
-            t for t in lab.tasks if outcomes.get(t.number) and set(outcomes[t.number]) == {"passed"}
-        ]
+        progress = progress_of(lab_id, run.tests if run else {}, "", 0.0, labs)
         hints = {t.number: int(opened.get(lab_id, {}).get(str(t.number), 0)) for t in lab.tasks}
         rows.append(
             {
                 "lab": lab_id,
                 "title": lab.title,
-                "tasks_passed": len(passed),
+                "tasks_passed": sum(t.done for t in progress.tasks),
                 "tasks": len(lab.tasks),
-                "points": sum(t.points for t in passed),
-                "possible": lab.points,
+                "points": progress.points,
+                "possible": progress.possible,
                 "hints": hints,  # task -> levels opened
                 "problem": run.problem if run else f"labs/{lab_id} is missing",
             }

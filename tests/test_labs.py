@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from grader import build, fresh, labrun, manifest, student
+from grader import build, fresh, labrun, manifest
 
 LABS = manifest.load()
 # The first test to use a fixture below runs every lab's suite in a child process (minutes on a
@@ -75,7 +75,7 @@ def test_every_task_has_a_todo_in_the_starter(lab):
 
 
 def by_lab(results):
-    return student.task_results(results)
+    return labrun.by_task(results)
 
 
 @pytest.mark.parametrize("lab", LABS.values(), ids=list(LABS))

@@ -12,7 +12,6 @@ test then looks at its own notebook's result.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import re
 import sys
@@ -26,8 +25,9 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from grader import manifest
-from sanic_ms import notebook as nb_support
+from grader import build_notebooks, labprogress, manifest
+from grader import notebook as nb_support
+from grader.notebook import kernel
 from sanic_ms.postgres import resolve
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -44,13 +44,6 @@ PICTURES = {
     "04_migrations": 1,
 }
 LOOPBACK = re.compile(r"https?://(?!127\.0\.0\.1|localhost)[\w.-]+")
-
-
-def _load_build():
-    spec = importlib.util.spec_from_file_location("notebooks_build", NOTEBOOKS / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def committed() -> list[Path]:
@@ -147,11 +140,10 @@ def test_every_lab_has_its_notebook():
 
 
 def test_notebooks_are_built_from_their_sources():
-    build = _load_build()
-    targets = build.targets()
+    targets = build_notebooks.targets()
     assert {p.name for p in targets} == {p.name for p in committed()}
     stale = [p.name for p, text in targets.items() if p.read_text() != text]
-    assert not stale, f"run `python notebooks/build.py`: {stale} differ from notebooks/src/"
+    assert not stale, f"run `python -m grader build`: {stale} differ from notebooks/src/"
 
 
 @pytest.mark.parametrize("path", committed(), ids=lambda p: p.stem)
@@ -231,7 +223,7 @@ def test_lab_progress_counts_a_task_done_only_when_all_its_tests_pass():
             "outcome": "failed",
             "message": "\x1b[31mTODO task\x1b[0m still raises",
         }
-    progress = nb_support.progress_of(lab.id, tests, "some failed", 1.0)
+    progress = labprogress.progress_of(lab.id, tests, "some failed", 1.0)
     assert [t.done for t in progress.tasks] == [True] + [False] * len(others)
     assert progress.points == first.points
     if others:
@@ -306,16 +298,16 @@ def test_notebook_apps_ignore_redirecting_environment(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", dsn)
     monkeypatch.setenv("CITIES_SERVICE_URL", "http://cities:8002")
     monkeypatch.setenv("ZIPKIN_URL", "http://zipkin:9411")
-    monkeypatch.setattr(nb_support, "_lab_environ", None)
-    nb_support._own_settings()
+    monkeypatch.setattr(kernel, "_lab_environ", None)
+    kernel.own_settings()
     from sanic_ms import settings
 
     loaded = settings.load({"DATABASE_URL": "postgresql://notebook/db", "SERVICES": {}})
     assert loaded["DATABASE_URL"] == "postgresql://notebook/db"
     assert loaded["SERVICES"] == {} and loaded["ZIPKIN_URL"] is None
     # The lab's tests, run from the notebook, still get the environment as it was.
-    assert nb_support._lab_environ["CITIES_SERVICE_URL"] == "http://cities:8002"
-    assert nb_support._lab_environ["DATABASE_URL"] == dsn
+    assert kernel.lab_environ()["CITIES_SERVICE_URL"] == "http://cities:8002"
+    assert kernel.lab_environ()["DATABASE_URL"] == dsn
 
 
 def test_student_code_plugs_the_lab_file_in_or_falls_back_with_a_note():
@@ -334,7 +326,7 @@ def test_student_code_plugs_the_lab_file_in_or_falls_back_with_a_note():
             assert "Running your code: solutions/04/model.py" in mine.note
             assert sys.modules["sanic_ms.migrations.model"] is mine["model.py"]
         finally:
-            nb_support._undo_plugs()
+            nb_support.undo_plugs()
         assert sys.modules["sanic_ms.migrations.model"] is reference
         fallback = await nb_support.student_code("04", "model.py", solution=True, check=refuse)
         assert not fallback.yours and fallback["model.py"] is reference

@@ -137,7 +137,7 @@ def test_the_notebook_cell_finishes_and_names_the_task_when_a_connection_leaks(t
     copy = _copy_with_leaked_connection(tmp_path)
     cell = (  # what notebook 01's "your turn" cell runs
         "import asyncio\n"
-        "from sanic_ms import notebook as nb\n"
+        "from grader import notebook as nb\n"
         "progress = asyncio.run(nb.lab('01', display=False, limit=60))\n"
         "print([(t.number, t.passed, t.tests, t.first_failure[:300]) for t in progress.tasks])\n"
         "print(progress.summary)\n"

@@ -21,9 +21,10 @@
 # real load test (locust, `make load`).
 
 # %%
-from sanic_ms import notebook as nb
+from grader import notebook as nb
 from bench import blocking_vs_async as reference
 from bench import slow_upstream
+nb.setup()  # cells are rerun: apps of the same name are allowed again
 
 dsn = await nb.database("nb00")
 # The slow upstream runs in a thread of its own: a blocking handler stops this kernel's loop, and

@@ -15,8 +15,9 @@
 # pool instead. Run the cells from top to bottom (Shift-Enter).
 
 # %%
-from sanic_ms import notebook as nb
+from grader import notebook as nb
 from sanic_ms.postgres import resolve
+nb.setup()  # cells are rerun: apps of the same name are allowed again
 
 print(resolve(verbose=False).describe())
 dsn = await nb.database("nb01", rows=True)  # a database of our own, dropped at the end

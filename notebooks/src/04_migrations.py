@@ -19,8 +19,10 @@
 # migration, and watches a broken one roll back.
 
 # %%
-from sanic_ms import notebook as nb
+from grader import notebook as nb
 from sanic_ms.migrations import connect
+
+nb.setup()  # cells are rerun: apps of the same name are allowed again
 
 
 async def works(modules):

@@ -5,20 +5,21 @@ A source is a Python file in "percent" format: a line ``# %%`` starts a code cel
 without outputs (and without execution counts), so what is committed is exactly what this script
 writes; ``tests/test_notebooks.py`` checks that. Edit the source, then run::
 
-    python notebooks/build.py          # rewrite every notebook
-    python notebooks/build.py --check  # exit 1 and name the notebooks that differ
+    python -m grader build          # rewrite every notebook (and the labs' generated files)
+    python -m grader build --check  # exit 1 and name the notebooks that differ
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-HERE = Path(__file__).resolve().parent
+from grader import manifest
+
+HERE = manifest.REPO_ROOT / "notebooks"
 SOURCES = HERE / "src"
 # "python3" is the Python running Jupyter: the project's virtualenv under `make notebooks`, the
 # image's Python in docker-compose's Jupyter. `make notebooks` also registers it by name
@@ -30,7 +31,7 @@ KERNEL = {
 }
 
 
-def _cell(kind: str, lines: list[str]):
+def _cell(kind: str, lines: list[str]) -> Any:
     while lines and not lines[-1].strip():
         lines.pop()
     while lines and not lines[0].strip():
@@ -41,9 +42,11 @@ def _cell(kind: str, lines: list[str]):
     return new_code_cell("\n".join(lines))
 
 
-def cells(source: str) -> list:
+def cells(source: str) -> list[Any]:
     """The cells of a percent-format source."""
-    out, kind, lines = [], None, []
+    out: list[Any] = []
+    kind: str | None = None
+    lines: list[str] = []
     for line in source.splitlines():
         if line.startswith("# %%"):
             if kind is not None:
@@ -65,7 +68,7 @@ def render(source_path: Path) -> str:
     for number, cell in enumerate(nb.cells):
         cell["id"] = f"{source_path.stem[:2]}-{number:02d}"  # stable ids keep diffs small
     nbformat.validate(nb)
-    return nbformat.writes(nb) + "\n"
+    return str(nbformat.writes(nb)) + "\n"
 
 
 def targets() -> dict[Path, str]:
@@ -73,21 +76,15 @@ def targets() -> dict[Path, str]:
     return {HERE / f"{src.stem}.ipynb": render(src) for src in sorted(SOURCES.glob("*.py"))}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only compare, write nothing")
-    args = parser.parse_args(argv)
-    stale = []
+def build(check: bool = False) -> list[str]:
+    """Write (or with ``check``, compare) every notebook; return the ones that differ."""
+    problems = []
     for path, text in targets().items():
         if path.exists() and path.read_text() == text:
             continue
-        stale.append(path.name)
-        if not args.check:
+        rel = path.relative_to(manifest.REPO_ROOT)
+        if check:
+            problems.append(f"{rel}: differs from notebooks/src/ (run `python -m grader build`)")
+        else:
             path.write_text(text)
-    verb = "differ from their sources" if args.check else "written"
-    print(f"{len(stale)} notebook(s) {verb}" + (f": {', '.join(stale)}" if stale else ""))
-    return 1 if args.check and stale else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return problems
