@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 from sanic import Sanic
 
-from sanic_ms.postgres import create_database, drop_database, resolve
+from grader.postgres import create_database, drop_database, resolve
 
 # Tests build many apps with the same names (users, cities, ...); Sanic allows that in test mode.
 Sanic.test_mode = True

@@ -235,7 +235,7 @@ async def sample(fleet: Fleet, dsn: str, samples: list[dict], every: float = 1.0
 async def prepare_database() -> str:
     """A fresh database with the example tables and ``SEEDED`` rows in each."""
     from examples.schema import create_tables
-    from sanic_ms.postgres import create_database
+    from grader.postgres import create_database
 
     dsn = await create_database("sanic_ms_soak")
     conn = await asyncpg.connect(dsn)
@@ -595,7 +595,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sanic_ms.postgres import drop_database
+    from grader.postgres import drop_database
 
     args = parse_args(argv)
     args.out = args.out.resolve()

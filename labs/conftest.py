@@ -337,7 +337,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def database_url() -> Any:
     """A fresh PostgreSQL database for this test session, dropped at the end."""
-    from sanic_ms import postgres
+    from grader import postgres
 
     with postgres.temporary_database("lab") as dsn:
         yield dsn

@@ -17,7 +17,7 @@ OK, FAILED, USAGE = 0, 1, 2
 
 def _migrate(args: argparse.Namespace) -> int:
     from sanic_ms import migrations
-    from sanic_ms.postgres import mask
+    from sanic_ms.dsn import mask
 
     try:
         classes = migrations.discover(args.modules)
@@ -62,9 +62,7 @@ def add_migrate(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--status", action="store_true", help="list applied and pending versions; change nothing"
     )
-    parser.add_argument(
-        "--dsn", help="PostgreSQL URL (default: DATABASE_URL, else sanic_ms.postgres.resolve())"
-    )
+    parser.add_argument("--dsn", help="PostgreSQL URL (default: DATABASE_URL)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.set_defaults(run=_migrate)
 

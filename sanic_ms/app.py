@@ -11,13 +11,13 @@ from typing import Any
 
 from sanic import Sanic
 
-from . import middleware, tracing
+from . import _startup, middleware, tracing
 from . import settings as default_settings
 from .client import Client, Clients
 from .db import Database
+from .dsn import MissingDatabaseURL
 from .log import setup_logging
 from .openapi import setup as setup_openapi
-from .postgres import resolve
 
 log = logging.getLogger("sanic_ms")
 
@@ -34,7 +34,8 @@ def create_app(
 
     Settings are UPPERCASE names (a dict or a module): ``defaults`` (the service's own) override
     those of ``sanic_ms.settings``, environment variables override both, and ``settings`` passed
-    here override everything (see ``sanic_ms.settings.load``).
+    here override everything (see ``sanic_ms.settings.load``). ``DATABASE_URL`` is required:
+    without it, :class:`sanic_ms.dsn.MissingDatabaseURL` says how to set it.
     """
     if not _NAME.match(name):
         raise ValueError(
@@ -47,6 +48,9 @@ def create_app(
     # Everything that can refuse the settings runs before Sanic(name) registers the name: a
     # caller that retries (Sanic's CLI does, after a TypeError) must not find the name taken.
     config = default_settings.load(settings, base=defaults)
+    if not config["DATABASE_URL"]:
+        raise MissingDatabaseURL(f"create_app({name!r})")
+    _startup.setup()
     setup_logging(config["LOG_CONFIG"], config["LOG_LEVEL"])
     app = Sanic(name, configure_logging=False)
     try:
@@ -60,12 +64,7 @@ def create_app(
 
     @app.before_server_start
     async def _start(app: Sanic) -> None:
-        dsn = app.config.DATABASE_URL
-        if not dsn:
-            found = resolve(verbose=False)  # said in a log line, not printed: logs are JSON
-            log.info(found.describe())
-            dsn = found.dsn
-        app.ctx.db = await Database.from_config(app.config, dsn).connect()
+        app.ctx.db = await Database.from_config(app.config, app.config.DATABASE_URL).connect()
         factory = getattr(app.ctx, "session_factory", None)  # set by sanic_ms.testing to mock
         app.ctx.clients = Clients(
             {

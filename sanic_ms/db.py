@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 
 from . import errors, tracing
-from .postgres import mask
+from .dsn import mask
 
 log = logging.getLogger("sanic_ms.db")
 

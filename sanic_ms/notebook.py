@@ -37,7 +37,8 @@ from typing import Any
 import aiohttp
 from sanic import Sanic
 
-from . import postgres
+from grader import postgres
+
 from .serve import serve
 
 REPO_ROOT = postgres.REPO_ROOT

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-# Database. DATABASE_URL None means "resolve it" (see sanic_ms.postgres).
+# Database. DATABASE_URL is required: create_app says how to set it when it is missing.
 DATABASE_URL: str | None = None
 DB_REPLICA_URL: str | None = None  # reads with acquire(readonly=True) go here when set
 DB_MIN_SIZE = 1

@@ -8,9 +8,9 @@ import aiohttp
 import asyncpg
 import pytest
 
+from grader.postgres import create_database, drop_database
 from sanic_ms import create_app, errors
 from sanic_ms.db import Conflict, Database, DatabaseUnavailable
-from sanic_ms.postgres import create_database, drop_database
 from sanic_ms.serve import serve
 
 

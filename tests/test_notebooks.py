@@ -27,8 +27,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from grader import manifest
+from grader.postgres import resolve
 from sanic_ms import notebook as nb_support
-from sanic_ms.postgres import resolve
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO_ROOT / "notebooks"

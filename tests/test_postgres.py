@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from sanic_ms import postgres
+from grader import postgres
 
 
 def test_mask_hides_only_the_password():

@@ -27,8 +27,8 @@ import pytest
 import yaml
 from process_support import REPO, Process, environment, wait_for_port
 
+from grader.postgres import create_database, drop_database
 from sanic_ms.collector import Collector
-from sanic_ms.postgres import create_database, drop_database
 
 README = (REPO / "README.md").read_text()
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())

@@ -51,6 +51,8 @@ import peewee
 from playhouse.migrate import Operation, PostgresqlMigrator, make_index_name, migrate
 from playhouse.postgres_ext import Psycopg3Database
 
+from sanic_ms.dsn import database_url
+
 __all__ = [
     "LOCK_KEY",
     "RECORD_TABLE",
@@ -94,11 +96,9 @@ class MigrationError(RuntimeError):
 
 
 def connect(dsn: str | None = None) -> Psycopg3Database:
-    """A peewee database on psycopg 3 for ``dsn`` (default: ``sanic_ms.postgres.resolve()``)."""
+    """A peewee database on psycopg 3 for ``dsn`` (default: ``DATABASE_URL`` in the environment)."""
     if dsn is None:
-        from sanic_ms.postgres import resolve
-
-        dsn = resolve().dsn
+        dsn = database_url("sanic_ms.migrations")
     # peewee hands the string to psycopg as a conninfo only when it starts with postgresql://.
     if dsn.startswith("postgres://"):
         dsn = "postgresql://" + dsn[len("postgres://") :]
@@ -106,7 +106,7 @@ def connect(dsn: str | None = None) -> Psycopg3Database:
 
 
 class _DefaultDatabase(peewee.DatabaseProxy):
-    """The seed's module-level ``db``: connects to the resolved PostgreSQL on first use."""
+    """The seed's module-level ``db``: connects to ``DATABASE_URL``'s PostgreSQL on first use."""
 
     def _ensure(self) -> None:
         if self.obj is None:

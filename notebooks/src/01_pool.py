@@ -16,7 +16,7 @@
 
 # %%
 from sanic_ms import notebook as nb
-from sanic_ms.postgres import resolve
+from grader.postgres import resolve
 
 print(resolve(verbose=False).describe())
 dsn = await nb.database("nb01", rows=True)  # a database of our own, dropped at the end

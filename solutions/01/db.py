@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from sanic_ms import errors, tracing
-from sanic_ms.postgres import mask
+from sanic_ms.dsn import mask
 
 log = logging.getLogger("sanic_ms.db")
 

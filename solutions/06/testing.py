@@ -58,8 +58,8 @@ from sanic import Sanic
 from yarl import URL
 
 from sanic_ms import migrations
+from sanic_ms.dsn import create_database, drop_database
 from sanic_ms.migrations import create_table_sql
-from sanic_ms.postgres import create_database, drop_database, resolve
 from sanic_ms.serve import serve
 
 # -- fake downstream services -------------------------------------------------------------------
@@ -635,7 +635,6 @@ class APITestCase(unittest.TestCase):
 
     @classmethod
     def _start(cls) -> None:
-        resolve()
         runner = asyncio.Runner()
         cls._stack.callback(runner.close)
         cls._runner = runner
@@ -704,8 +703,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    """A database created for this test session and dropped at its end."""
-    resolve()
+    """A database created for this test session (on ``DATABASE_URL``'s server), dropped at its end."""
     dsn = asyncio.run(create_database("test_sanic_ms"))
     yield dsn
     asyncio.run(drop_database(dsn))
