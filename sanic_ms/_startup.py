@@ -17,4 +17,5 @@ def setup() -> None:
     """Apply the fixes above; idempotent, and harmless once jsonschema is already imported."""
     # None in sys.modules makes `import rfc3987_syntax` raise ImportError, which jsonschema
     # takes as "not installed"; setdefault keeps a copy someone imported on purpose.
-    sys.modules.setdefault("rfc3987_syntax", None)
+    # typeshed types sys.modules as holding modules only; None is the import system's own marker.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]

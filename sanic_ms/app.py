@@ -6,10 +6,11 @@ import argparse
 import logging
 import os
 import re
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from sanic import Sanic
+from sanic.config import Config
 
 from . import _startup, middleware, tracing
 from . import settings as default_settings
@@ -26,10 +27,10 @@ _NAME = re.compile(r"[A-Za-z][\w-]*\Z")
 
 def create_app(
     name: str,
-    settings: dict[str, Any] | ModuleType | None = None,
+    settings: dict[str, Any] | ModuleType | argparse.Namespace | None = None,
     *,
     defaults: dict[str, Any] | ModuleType | None = None,
-) -> Sanic:
+) -> Sanic[Config, SimpleNamespace]:
     """Build an app named ``name``; nothing connects until the server starts.
 
     Settings are UPPERCASE names (a dict or a module): ``defaults`` (the service's own) override
@@ -63,7 +64,7 @@ def create_app(
         raise
 
     @app.before_server_start
-    async def _start(app: Sanic) -> None:
+    async def _start(app: Sanic[Config, SimpleNamespace]) -> None:
         app.ctx.db = await Database.from_config(app.config, app.config.DATABASE_URL).connect()
         factory = getattr(app.ctx, "session_factory", None)  # set by sanic_ms.testing to mock
         app.ctx.clients = Clients(
@@ -81,12 +82,12 @@ def create_app(
         await app.ctx.clients.start()
 
     @app.after_server_start
-    async def _started(app: Sanic) -> None:
+    async def _started(app: Sanic[Config, SimpleNamespace]) -> None:
         # One line per worker process: how a supervisor (or a test) knows each one is up.
         log.info("%s serving on %s", app.name, app.serve_location, extra={"pid": os.getpid()})
 
     @app.after_server_stop
-    async def _stop(app: Sanic) -> None:
+    async def _stop(app: Sanic[Config, SimpleNamespace]) -> None:
         clients = getattr(app.ctx, "clients", None)
         if clients is not None:
             await clients.close()

@@ -101,7 +101,7 @@ def _convert(name: str, raw: str, default: Any) -> Any:
 
 def load(
     settings: dict[str, Any] | ModuleType | None = None,
-    environ=os.environ,
+    environ: Mapping[str, str] = os.environ,
     *,
     base: dict[str, Any] | ModuleType | None = None,
 ) -> dict[str, Any]:
