@@ -17,15 +17,20 @@ OK, FAILED, USAGE = 0, 1, 2
 
 def _migrate(args: argparse.Namespace) -> int:
     from sanic_ms import migrations
-    from sanic_ms.dsn import mask
+    from sanic_ms.dsn import MissingDatabaseURL, database_url, mask
 
+    try:
+        dsn = args.dsn or database_url("python -m sanic_ms migrate", "or pass --dsn URL")
+    except MissingDatabaseURL as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE
     try:
         classes = migrations.discover(args.modules)
     except (ValueError, TypeError, migrations.MigrationDefinitionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE
     if args.status:
-        rows = migrations.status(classes, args.dsn)
+        rows = migrations.status(classes, dsn)
         if args.json:
             print(json.dumps([row.to_dict() for row in rows], indent=2))
         else:
@@ -33,7 +38,7 @@ def _migrate(args: argparse.Namespace) -> int:
                 print("\n".join(row.lines()))
         return OK
     try:
-        report = migrations.apply(classes, args.dsn)
+        report = migrations.apply(classes, dsn)
     except migrations.MigrationError as exc:
         if exc.report is not None:
             print(exc.report if not args.json else json.dumps(exc.report.to_dict()))

@@ -50,7 +50,9 @@ def create_app(
     # caller that retries (Sanic's CLI does, after a TypeError) must not find the name taken.
     config = default_settings.load(settings, base=defaults)
     if not config["DATABASE_URL"]:
-        raise MissingDatabaseURL(f"create_app({name!r})")
+        raise MissingDatabaseURL(
+            f"create_app({name!r})", "or pass it: create_app(name, {'DATABASE_URL': ...})"
+        )
     _startup.setup()
     setup_logging(config["LOG_CONFIG"], config["LOG_LEVEL"])
     app = Sanic(name, configure_logging=False)

@@ -18,11 +18,11 @@ import asyncpg
 class MissingDatabaseURL(RuntimeError):
     """No PostgreSQL URL was given: the one line that says what to set, and how."""
 
-    def __init__(self, who: str) -> None:
+    def __init__(self, who: str, alternative: str = "") -> None:
         super().__init__(
             f"{who} needs a PostgreSQL URL and DATABASE_URL is not set: "
-            "export DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/DBNAME "
-            "(or pass the setting, e.g. create_app(name, {'DATABASE_URL': ...}))"
+            "export DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/DBNAME"
+            + (f" ({alternative})" if alternative else "")
         )
 
 
@@ -41,11 +41,12 @@ def with_database(dsn: str, database: str) -> str:
     return urlunsplit(parts._replace(path="/" + database))
 
 
-def database_url(who: str, environ: Mapping[str, str] = os.environ) -> str:
-    """``DATABASE_URL`` from the environment, or :class:`MissingDatabaseURL` naming ``who``."""
+def database_url(who: str, alternative: str = "", environ: Mapping[str, str] = os.environ) -> str:
+    """``DATABASE_URL`` from the environment, or :class:`MissingDatabaseURL` naming ``who`` (and
+    ``alternative``, another way to give it)."""
     url = environ.get("DATABASE_URL")
     if not url:
-        raise MissingDatabaseURL(who)
+        raise MissingDatabaseURL(who, alternative)
     return url
 
 

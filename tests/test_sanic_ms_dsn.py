@@ -21,8 +21,10 @@ def test_with_database_keeps_the_server_and_the_options():
 
 
 def test_a_missing_database_url_names_who_needs_it_and_how_to_set_it():
-    with pytest.raises(dsn.MissingDatabaseURL, match=r"^migrate needs a PostgreSQL URL.*export "):
-        dsn.database_url("migrate", environ={})
+    with pytest.raises(
+        dsn.MissingDatabaseURL, match=r"^migrate needs a PostgreSQL URL.*or pass --dsn\)$"
+    ):
+        dsn.database_url("migrate", "or pass --dsn", environ={})
     assert dsn.database_url("migrate", environ={"DATABASE_URL": "postgresql://h/d"}) == (
         "postgresql://h/d"
     )
