@@ -189,7 +189,7 @@ def _child_dsn(admin_dsn: str, name: str, role: str | None, password: str, socke
 
 
 def create(admin_dsn: str, socket_dir: str | None = None) -> RunDatabase:
-    # The grader's pid in the name: a later grader drops what a killed one left (grader.grading.infra).
+    # The grader's pid in the name: a later grader drops what a killed one left (see infra.py).
     token = f"{os.getpid()}_{secrets.token_hex(6)}"
     name, role, password = f"grade_{token}", f"grade_{token}", secrets.token_urlsafe(18)
     with _connect(admin_dsn) as conn:

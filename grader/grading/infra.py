@@ -34,7 +34,7 @@ DATABASE_TROUBLE = re.compile(
 
 
 def reasons(result, grader_error: str | None = None) -> list[str]:
-    """Why ``result`` (a :class:`grader.grading.run.Run`) failed for reasons outside the student's code."""
+    """Why ``result`` (a :class:`~grader.grading.run.Run`) failed outside the student's code."""
     found = []
     if grader_error:
         found.append(f"grader error: {grader_error}")

@@ -45,7 +45,7 @@ class Settings:
 
 @dataclass
 class Job:
-    student: str  # the internal id (grader.grading.submission.internal_id), or grade.REFERENCE (the solution)
+    student: str  # internal id (grader.grading.submission.internal_id), or grade.REFERENCE
     lab: manifest.Lab
     editable: dict[str, bytes]
     key: str
