@@ -30,7 +30,6 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/lint-imports
 
 format: setup
 	$(VENV)/bin/ruff check --fix .
@@ -46,17 +45,17 @@ coverage: setup
 	@echo "total coverage: $$($(PY) -m coverage report --format=total)% (details: reports/html/index.html)"
 
 db-stop: setup
-	$(PY) -c "from sanic_ms.postgres import stop_embedded; print('stopped' if stop_embedded() else 'not running')"
+	$(PY) -m grader.postgres stop
 
 clean:
 	rm -rf $(VENV) .pytest_cache reports
 
 # Create the example tables and apply pending migrations; `make migrate ARGS=--status` lists them.
-# The framework takes DATABASE_URL only; without one, the development PostgreSQL is resolved here.
+# The framework's CLI reads DATABASE_URL; unset, it is the development server (grader.postgres).
 .PHONY: migrate
 migrate: setup
-	DATABASE_URL="$${DATABASE_URL:-$$($(PY) -c 'from sanic_ms.postgres import resolve; print(resolve(verbose=False).dsn)')}" \
-	$(PY) -m sanic_ms migrate examples.users examples.cities examples.roles $(ARGS)
+	DATABASE_URL="$${DATABASE_URL:-$$($(PY) -m grader.postgres url)}" \
+		$(PY) -m sanic_ms migrate examples.users examples.cities examples.roles $(ARGS)
 
 # Labs: `make lab N=03` runs lab 03's tests; `make watch N=03` reruns them on every save, each run
 # stopped after 120 s with a line naming the lab (`make watch N=03 ARGS="--timeout 60"`).

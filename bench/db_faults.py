@@ -22,8 +22,8 @@ import aiohttp
 import asyncpg
 from sanic import Sanic
 
+from grader.postgres import create_database, drop_database, resolve
 from sanic_ms import create_app
-from sanic_ms.postgres import create_database, drop_database, resolve
 from sanic_ms.serve import serve
 from sanic_ms.testing import allow_same_name_apps
 

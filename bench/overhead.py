@@ -74,7 +74,7 @@ SECTION = "make bench"  # the part of BENCHMARKS.md this script writes
 async def prepare_database() -> str:
     """A fresh database with ``bench_rows`` and the example services' tables and rows."""
     from examples.schema import create_tables
-    from sanic_ms.postgres import create_database
+    from grader.postgres import create_database
 
     dsn = await create_database("sanic_ms_bench")
     conn = await asyncpg.connect(dsn)
@@ -259,7 +259,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> str:
-    from sanic_ms.postgres import drop_database
+    from grader.postgres import drop_database
 
     args = parse_args(argv)
     out = args.out.resolve()

@@ -62,7 +62,7 @@ SEEDED = {"cities": 5, "roles": 3, "users": 20}
 async def prepare_database() -> str:
     """A fresh database with the example tables and ``SEEDED`` rows in each."""
     from examples.schema import create_tables
-    from sanic_ms.postgres import create_database
+    from grader.postgres import create_database
 
     dsn = await create_database("sanic_ms_soak")
     conn = await asyncpg.connect(dsn)
@@ -241,7 +241,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sanic_ms.postgres import drop_database
+    from grader.postgres import drop_database
 
     args = parse_args(argv)
     args.out = args.out.resolve()

@@ -162,7 +162,7 @@ def load(url: str, connections: int, seconds: float) -> dict[str, float]:
 async def prepare_database() -> str:
     import asyncpg
 
-    from sanic_ms.postgres import create_database
+    from grader.postgres import create_database
 
     dsn = await create_database("bench_tracing")
     conn = await asyncpg.connect(dsn)
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
-    from sanic_ms.postgres import drop_database
+    from grader.postgres import drop_database
 
     generator = "wrk" if shutil.which("wrk") else "aiohttp load loop"
     print(

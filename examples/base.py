@@ -1,4 +1,5 @@
-"""What the example services share: the peewee base model (design only) and list paging."""
+"""What the example services share: the database they run on, the peewee base model (design
+only) and list paging."""
 
 from __future__ import annotations
 
@@ -6,8 +7,23 @@ from typing import Any
 
 from peewee import Model, PostgresqlDatabase
 
+from grader import postgres
 from sanic_ms import doc
 from sanic_ms.errors import BadRequest
+
+
+def development_database(settings: Any) -> None:
+    """Without a ``DATABASE_URL`` in ``settings`` or the environment, set the environment's to the
+    development server (``grader.postgres``: 127.0.0.1:5432, else an embedded one).
+
+    The framework only reads ``DATABASE_URL``; this is what lets ``sanic
+    examples.users.server:create_app --factory`` run on a laptop with nothing set up. A deployed
+    service (docker-compose) sets the variable, so nothing is resolved there.
+    """
+    if isinstance(settings, dict) and settings.get("DATABASE_URL"):
+        return
+    postgres.use()
+
 
 # peewee never connects from a service: models describe tables for migrations and docs only.
 # Migrations bind this database to a real connection (see sanic_ms.migrations).

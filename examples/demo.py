@@ -18,8 +18,8 @@ import asyncpg
 from examples.cities.server import create_app as create_cities
 from examples.roles.server import create_app as create_roles
 from examples.users.server import create_app as create_users
+from grader.postgres import resolve, with_database
 from sanic_ms import migrations
-from sanic_ms.postgres import resolve, with_database
 from sanic_ms.serve import free_port, serve
 from sanic_ms.tracing.collector import Collector, render_tree
 

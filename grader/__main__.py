@@ -160,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _limits(args: argparse.Namespace):
-    from grader.run import Limits
+    from grader.grading.run import Limits
 
     return Limits(
         timeout=args.timeout,
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             args.root, args.lab, args.jobs, args.timeout, args.strict_drift, not args.no_mutants
         )
     if args.command == "grade":
-        from grader import grade
+        from grader.grading import grade
 
         settings = grade.Settings(
             root=args.root,
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         grade.print_summary(book, args.out)
         return 1 if book.problems else 0
     if args.command == "gradescope":
-        from grader import gradescope
+        from grader.grading import gradescope
 
         if args.prepare:
             return gradescope.main_prepare(
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             args.root, args.autograder, args.labs, args.hidden_tests, _limits(args), args.jobs
         )
     if args.command == "gradescope-bundle":
-        from grader import gradescope
+        from grader.grading import gradescope
 
         return gradescope.main_bundle(args.root, args.out, args.labs, args.hidden_tests)
     return 2

@@ -24,7 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import agreement, fresh, manifest, mutants, run
+from grader import agreement, fresh, manifest, mutants
+from grader.grading import run
 
 
 @dataclass

@@ -13,7 +13,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import manifest, workspace
+from grader import manifest
+from grader.grading import workspace
 
 
 def fresh_copy(dest: Path, root: Path = manifest.REPO_ROOT) -> Path:

@@ -24,7 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import manifest, run
+from grader import manifest
+from grader.grading import run
 
 # What a mutant's run needs besides the installed framework (sanic_ms, examples): the labs with
 # their conftest, the grader package they import, lab 00's bench module, pytest's settings.

@@ -1,6 +1,5 @@
 """sanic_ms: a small framework for fast, observable async microservices on Sanic."""
 
-from . import _startup  # noqa: F401  (first: see its docstring)
 from .app import create_app
 from .concurrency import async_request
 from .errors import (

@@ -6,18 +6,19 @@ import argparse
 import logging
 import os
 import re
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from sanic import Sanic
+from sanic.config import Config
 
-from . import middleware, tracing
+from . import _startup, middleware, tracing
 from . import settings as default_settings
 from .client import Client, Clients, SessionFactory, session_factory_of, use_session_factory
 from .db import Database
+from .dsn import MissingDatabaseURL
 from .log import setup_logging
 from .openapi import setup as setup_openapi
-from .postgres import resolve
 
 log = logging.getLogger("sanic_ms")
 
@@ -26,17 +27,18 @@ _NAME = re.compile(r"[A-Za-z][\w-]*\Z")
 
 def create_app(
     name: str,
-    settings: dict[str, Any] | ModuleType | None = None,
+    settings: dict[str, Any] | ModuleType | argparse.Namespace | None = None,
     *,
     defaults: dict[str, Any] | ModuleType | None = None,
     session_factory: SessionFactory | None = None,
-) -> Sanic:
+) -> Sanic[Config, SimpleNamespace]:
     """Build an app named ``name``; nothing connects until the server starts.
 
     Settings are UPPERCASE names (a dict or a module): ``defaults`` (the service's own) override
     those of ``sanic_ms.settings``, environment variables override both, and ``settings`` passed
-    here override everything (see ``sanic_ms.settings.load``). ``session_factory`` gives the
-    downstream clients their HTTP session (a fake one in tests; see ``sanic_ms.client``).
+    here override everything (see ``sanic_ms.settings.load``). ``DATABASE_URL`` is required:
+    without it, :class:`sanic_ms.dsn.MissingDatabaseURL` says how to set it. ``session_factory``
+    gives the downstream clients their HTTP session (a fake one in tests; see ``sanic_ms.client``).
     """
     if not _NAME.match(name):
         raise ValueError(
@@ -49,6 +51,11 @@ def create_app(
     # Everything that can refuse the settings runs before Sanic(name) registers the name: a
     # caller that retries (Sanic's CLI does, after a TypeError) must not find the name taken.
     config = default_settings.load(settings, base=defaults)
+    if not config["DATABASE_URL"]:
+        raise MissingDatabaseURL(
+            f"create_app({name!r})", "or pass it: create_app(name, {'DATABASE_URL': ...})"
+        )
+    _startup.setup()
     setup_logging(config["LOG_CONFIG"], config["LOG_LEVEL"])
     app = Sanic(name, configure_logging=False)
     try:
@@ -63,13 +70,8 @@ def create_app(
         raise
 
     @app.before_server_start
-    async def _start(app: Sanic) -> None:
-        dsn = app.config.DATABASE_URL
-        if not dsn:
-            found = resolve(verbose=False)  # said in a log line, not printed: logs are JSON
-            log.info(found.describe())
-            dsn = found.dsn
-        app.ctx.db = await Database.from_config(app.config, dsn).connect()
+    async def _start(app: Sanic[Config, SimpleNamespace]) -> None:
+        app.ctx.db = await Database.from_config(app.config, app.config.DATABASE_URL).connect()
         factory = session_factory_of(app)
         app.ctx.clients = Clients(
             {
@@ -86,12 +88,12 @@ def create_app(
         await app.ctx.clients.start()
 
     @app.after_server_start
-    async def _started(app: Sanic) -> None:
+    async def _started(app: Sanic[Config, SimpleNamespace]) -> None:
         # One line per worker process: how a supervisor (or a test) knows each one is up.
         log.info("%s serving on %s", app.name, app.serve_location, extra={"pid": os.getpid()})
 
     @app.after_server_stop
-    async def _stop(app: Sanic) -> None:
+    async def _stop(app: Sanic[Config, SimpleNamespace]) -> None:
         clients = getattr(app.ctx, "clients", None)
         if clients is not None:
             await clients.close()

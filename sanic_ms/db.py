@@ -18,7 +18,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from . import errors, tracing
 from .db_faults import connection_lost, discard, translated, unavailable
-from .postgres import mask
+from .dsn import mask
 
 log = logging.getLogger("sanic_ms.db")
 

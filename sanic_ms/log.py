@@ -26,7 +26,11 @@ _configured: str | None = None
 
 
 def setup_logging(path: str | Path, level: str | None = None) -> None:
-    """Configure logging from a YAML file (``yaml.safe_load``), once per process and file."""
+    """Configure logging from a YAML file (``yaml.safe_load``), once per process and file.
+
+    It changes ``logging``'s process-wide state, so ``create_app`` calls it; importing
+    ``sanic_ms`` leaves logging as it was.
+    """
     global _configured
     path = str(path)
     if _configured == path:

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-# Database. DATABASE_URL None means "resolve it" (see sanic_ms.postgres).
+# Database. DATABASE_URL is required: create_app says how to set it when it is missing.
 DATABASE_URL: str | None = None
 DB_REPLICA_URL: str | None = None  # reads with acquire(readonly=True) go here when set
 DB_MIN_SIZE = 1
@@ -101,7 +101,7 @@ def _convert(name: str, raw: str, default: Any) -> Any:
 
 def load(
     settings: dict[str, Any] | ModuleType | None = None,
-    environ=os.environ,
+    environ: Mapping[str, str] = os.environ,
     *,
     base: dict[str, Any] | ModuleType | None = None,
 ) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from sanic import Sanic
 from examples.cities.server import create_app as create_cities
 from sanic_ms import app as app_module
 from sanic_ms import create_app
+from sanic_ms.dsn import MissingDatabaseURL
 
 
 @pytest.fixture
@@ -55,3 +56,22 @@ def test_a_failure_after_sanic_registered_the_app_unregisters_it(strict_names, m
         create_app("half-built")
 
     assert "half-built" not in Sanic._app_registry
+
+
+def test_without_a_database_url_create_app_says_what_to_set(strict_names, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+    with pytest.raises(MissingDatabaseURL) as raised:
+        create_app("no-database")
+
+    message = str(raised.value)
+    assert "create_app('no-database')" in message
+    assert "export DATABASE_URL=postgresql://" in message
+    assert "no-database" not in Sanic._app_registry  # nothing half-registered
+    assert create_app("no-database", {"DATABASE_URL": "postgresql://h/db"}).name == "no-database"
+
+
+def test_the_database_url_can_come_from_the_environment(strict_names, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://env-host/env_db")
+
+    assert create_app("from-env").config.DATABASE_URL == "postgresql://env-host/env_db"

@@ -109,7 +109,7 @@ def test_environment_names_are_settings_the_code_reads(name):
 
 @pytest.mark.parametrize("name", [n for n in SERVICES if ours(n)])
 def test_every_container_of_ours_is_given_the_compose_database(name):
-    # Without DATABASE_URL, sanic_ms.postgres.resolve() would start an embedded server inside.
+    # Without DATABASE_URL, grader.postgres.resolve() would start an embedded server inside.
     db = SERVICES["postgres"]["environment"]
     url = urlsplit(environment(name)["DATABASE_URL"])
 

@@ -8,10 +8,10 @@ import aiohttp
 import asyncpg
 import pytest
 
+from grader.postgres import create_database, drop_database
 from sanic_ms import create_app, errors
 from sanic_ms.db import Database, DatabaseUnavailable
 from sanic_ms.errors import Conflict
-from sanic_ms.postgres import create_database, drop_database
 from sanic_ms.serve import serve
 
 

@@ -31,9 +31,9 @@ from bench.db_faults import (
     service_backends,
 )
 from bench.db_faults import run as run_faults
+from grader.postgres import create_database, drop_database
 from sanic_ms import errors
 from sanic_ms.db_faults import translate
-from sanic_ms.postgres import create_database, drop_database
 from sanic_ms.serve import serve
 
 

@@ -23,8 +23,8 @@ from grader_support import (
     schema,
 )
 
-from grader import sandbox
-from sanic_ms.postgres import resolve
+from grader.grading import sandbox
+from grader.postgres import resolve
 
 pytestmark = pytest.mark.timeout(600)
 HIDDEN_SECRET = "hidden-secret-7f3a9c"

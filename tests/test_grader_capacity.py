@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from grader import capacity
+from grader.grading import capacity
 
 
 def _cores() -> int:

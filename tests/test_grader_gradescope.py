@@ -24,7 +24,7 @@ from grader_support import (
     schema,
 )
 
-from sanic_ms.postgres import resolve
+from grader.postgres import resolve
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -17,8 +17,8 @@ import pytest
 from grader_support import REPO, SUBMISSIONS, grader, lab_repo, materialise
 from psycopg import sql
 
-from grader import database, grade, infra, run
-from sanic_ms.postgres import resolve
+from grader.grading import database, grade, infra, run
+from grader.postgres import resolve
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -65,7 +65,7 @@ def test_a_solution_that_fails_in_the_grader_stops_the_batch(tmp_path):
 
 
 class RefusingDatabases:
-    """Wraps ``grader.database.create``: the databases made n-th (1-based) in ``refuse`` accept
+    """Wraps ``grader.grading.database.create``: the databases made n-th (1-based) in ``refuse`` accept
     no connection from their run's role, as a full server would refuse them."""
 
     def __init__(self, refuse: set[int]) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from grader import manifest, review, scoring
+from grader import manifest
+from grader.grading import review, scoring
 
 LABS = manifest.load()
 LAB = LABS["01"]

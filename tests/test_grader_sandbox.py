@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from grader_support import REPO, SUBMISSIONS, lab_repo, materialise, results
 
-from grader import database, sandbox, workspace
+from grader.grading import database, sandbox, workspace
 
 pytestmark = [
     pytest.mark.timeout(300),

@@ -6,8 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from grader import manifest, scoring
-from grader import run as runs
+from grader import manifest
+from grader.grading import run as runs
+from grader.grading import scoring
 
 
 @pytest.mark.parametrize("points", [1, 2, 3, 5, 7])

@@ -9,8 +9,8 @@ import zipfile
 
 import pytest
 
-from grader import submission
-from grader.submission import SubmissionError, discover, open_submission, student_id
+from grader.grading import submission
+from grader.grading.submission import SubmissionError, discover, open_submission, student_id
 
 NAMES = {"calc.py"}
 

@@ -11,7 +11,7 @@ from sanic_ms import migrations
 def test_without_a_dsn_or_database_url_connect_says_to_set_it(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
 
-    with pytest.raises(RuntimeError, match="set DATABASE_URL"):
+    with pytest.raises(RuntimeError, match="DATABASE_URL is not set"):
         migrations.connect()
 
 
@@ -37,6 +37,6 @@ def test_the_module_db_connects_to_database_url_on_first_use(monkeypatch, databa
 def test_the_module_db_without_database_url_fails_clearly_on_first_use(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
 
-    with pytest.raises(RuntimeError, match="set DATABASE_URL"):
+    with pytest.raises(RuntimeError, match="DATABASE_URL is not set"):
         migrations.db.execute_sql("SELECT 1")
     assert migrations.db.obj is None

@@ -28,7 +28,7 @@ from nbclient.exceptions import CellExecutionError
 from grader import build_notebooks, labprogress, manifest
 from grader import notebook as nb_support
 from grader.notebook import kernel
-from sanic_ms.postgres import resolve
+from grader.postgres import resolve
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO_ROOT / "notebooks"

@@ -1,16 +1,22 @@
-"""Which PostgreSQL we use, and throwaway databases."""
+"""Which PostgreSQL development uses (grader.postgres), and throwaway databases on it."""
 
 from __future__ import annotations
+
+import os
 
 import asyncpg
 import pytest
 
-from sanic_ms import postgres
+from grader import postgres
 
 
-def test_mask_hides_only_the_password():
-    assert postgres.mask("postgresql://u:pw@h:5/db") == "postgresql://u:***@h:5/db"
-    assert postgres.mask("postgresql://u@h/db") == "postgresql://u@h/db"
+def test_use_sets_database_url_only_when_it_is_unset(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://mine@h/db")
+    assert postgres.use() == "postgresql://mine@h/db"  # a deployment's own URL wins
+
+    monkeypatch.delenv("DATABASE_URL")
+    assert postgres.use() == postgres.resolve(verbose=False).dsn
+    assert os.environ["DATABASE_URL"] == postgres.resolve(verbose=False).dsn  # for children too
 
 
 def test_database_url_wins(monkeypatch, capsys):

@@ -27,7 +27,7 @@ import pytest
 import yaml
 from process_support import REPO, Process, environment, wait_for_port
 
-from sanic_ms.postgres import create_database, drop_database
+from grader.postgres import create_database, drop_database
 from sanic_ms.tracing.collector import Collector
 
 README = (REPO / "README.md").read_text()
@@ -124,6 +124,21 @@ async def test_documented_commands_serve_and_stop(mode, example_tables):
     env = environment(DATABASE_URL=example_tables, LOG_LEVEL="INFO")
     commands = [shlex.split(c) + extra for c in documented_commands()]
     await asyncio.gather(*(run_and_check(argv, env, workers) for argv in commands))
+
+
+async def test_a_documented_command_needs_no_database_url_on_a_laptop():
+    """No DATABASE_URL set: the example's factory takes the development server (grader.postgres:
+    127.0.0.1:5432 here, else an embedded one), as ``make demo`` does."""
+    argv = shlex.split(next(c for c in documented_commands() if "examples.cities.server" in c))
+    await wait_for_port(port_of(argv))
+    process = await Process(argv, environment(LOG_LEVEL="INFO")).start()
+    try:
+        # "serving on" comes after before_server_start: the pool is connected by then (its tables
+        # are `make migrate`'s business, so no query here).
+        await process.wait_serving(1)
+        await stop_cleanly(process)
+    finally:
+        await process.kill()
 
 
 # --- docker-compose.yml, without Docker --------------------------------------------------------

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from examples.schema import create_tables
-from sanic_ms.postgres import create_database, drop_database
+from grader.postgres import create_database, drop_database
 from sanic_ms.serve import free_port
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))  # per service

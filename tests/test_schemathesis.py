@@ -20,7 +20,7 @@ from examples.cities.server import create_app as create_cities
 from examples.roles.server import create_app as create_roles
 from examples.schema import create_tables
 from examples.users.server import create_app as create_users
-from sanic_ms.postgres import create_database, drop_database
+from grader.postgres import create_database, drop_database
 from sanic_ms.serve import free_port, serve
 
 MAX_EXAMPLES = 10  # per operation and phase; with the seed below the run is reproducible

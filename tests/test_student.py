@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import fresh, labrun, manifest, student, workspace
+from grader import fresh, labrun, manifest, student
+from grader.grading import workspace
 
 REPO = manifest.REPO_ROOT
 SYSTEM_PYTHON = shutil.which("python3.11", path="/usr/bin:/bin")

@@ -12,14 +12,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sanic_ms.testing import NoDatabaseServer, server_url
+from sanic_ms.dsn import MissingDatabaseURL
+from sanic_ms.testing import server_url
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def test_server_url_without_database_url_says_so(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    with pytest.raises(NoDatabaseServer, match="DATABASE_URL is not set"):
+    with pytest.raises(MissingDatabaseURL, match="DATABASE_URL is not set"):
         server_url()
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from sanic import Sanic
 
 import sanic_ms
+from examples.base import development_database
 
 from .views import bp
 
@@ -17,6 +18,7 @@ SETTINGS: dict[str, Any] = {"SERVICES": {}}
 
 def create_app(settings: dict[str, Any] | None = None) -> Sanic:
     """The service; ``settings`` win over its SETTINGS and over the environment."""
+    development_database(settings)
     app = sanic_ms.create_app(NAME, settings, defaults=SETTINGS)
     app.blueprint(bp)
     return app

@@ -9,8 +9,8 @@ import contextlib
 import asyncpg
 
 from examples.schema import create_tables
+from grader import postgres
 from grader.notebook.kernel import own_settings
-from sanic_ms import postgres
 
 _databases: list[str] = []  # DSNs this kernel created, dropped by cleanup() or at exit
 _exit_hook = False  # whether _drop_left_over is registered to run when the kernel exits

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from sanic_ms import postgres
+from grader import postgres
 from sanic_ms.testing import allow_same_name_apps
 
 # Environment variables override an app's own settings (sanic_ms.settings). A notebook wires its

@@ -20,7 +20,7 @@ Routes: ``GET /`` (the pairs; a cheap readiness probe), ``GET /blocking/<pair>``
 
 Configuration: ``create_app(delay=None, dsn=None, upstream=None, pool_size=None)``; a ``None``
 argument falls back to the environment (``IO_DELAY`` seconds, ``DATABASE_URL``, ``UPSTREAM_URL``,
-``DB_POOL_SIZE``), then to the defaults below (the database from ``sanic_ms.postgres.resolve()``;
+``DB_POOL_SIZE``), then to the defaults below (the database from ``grader.postgres.resolve()``;
 the upstream is ``bench/slow_upstream.py``, started by ``bench/load.py``).
 
 One source for lab 00 (read by ``python -m grader build``):
@@ -85,7 +85,7 @@ def create_app(
 
 
 def _default_dsn() -> str:
-    from sanic_ms.postgres import resolve
+    from grader.postgres import resolve
 
     return resolve(verbose=False).dsn
 

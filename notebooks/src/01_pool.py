@@ -16,7 +16,8 @@
 
 # %%
 from grader import notebook as nb
-from sanic_ms.postgres import resolve
+from grader.postgres import resolve
+
 nb.setup()  # cells are rerun: apps of the same name are allowed again
 
 print(resolve(verbose=False).describe())

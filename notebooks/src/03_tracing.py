@@ -132,7 +132,8 @@ def stock_app():
 
 
 def front_app(parallel):
-    app = sanic_ms.create_app("front", {"SERVICES": {"stock": stock}, **traced})
+    app = sanic_ms.create_app("front", {"DATABASE_URL": dsn, "SERVICES": {"stock": stock},
+                               **traced})
 
     @app.get("/basket")
     async def basket(request):

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from sanic_ms.postgres import mask
+from sanic_ms.dsn import mask
 
 from .database import dsn_from_settings
 from .errors import MigrationDefinitionError, MigrationError

@@ -8,15 +8,15 @@ import peewee
 from playhouse.postgres_ext import Psycopg3Database
 
 from sanic_ms import settings
+from sanic_ms.dsn import MissingDatabaseURL
 
 
 def dsn_from_settings() -> str:
     """``DATABASE_URL`` from the environment (as apps read it), or a clear error."""
     dsn: str | None = settings.load().get("DATABASE_URL")
     if not dsn:
-        raise RuntimeError(
-            "migrations need a PostgreSQL URL: set DATABASE_URL (or pass the DSN, e.g. "
-            "python -m sanic_ms migrate --dsn postgresql://...)"
+        raise MissingDatabaseURL(
+            "migrations", "or pass the DSN: python -m sanic_ms migrate --dsn URL"
         )
     return dsn
 

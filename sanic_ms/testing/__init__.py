@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .app import allow_same_name_apps, load_app, service_tables
 from .client import APIResponse, AsyncAPIClient, Endpoint, SyncAPIClient, endpoints
-from .database import NoDatabaseServer, TestDatabase, own_schema, server_url
+from .database import TestDatabase, own_schema, server_url
 from .fakes import Call, FakeResponse, FakeSession, Mock, MockServices, UnmockedCall
 from .unittest import APITestCase
 
@@ -31,7 +31,6 @@ __all__ = [
     "FakeSession",
     "Mock",
     "MockServices",
-    "NoDatabaseServer",
     "SyncAPIClient",
     "TestDatabase",
     "UnmockedCall",

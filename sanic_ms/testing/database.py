@@ -2,64 +2,30 @@
 
 The server comes from ``DATABASE_URL`` (any database on it: new ones are created beside it). Which
 server that is on a laptop (a local one, an embedded one) is the development side's choice: this
-repository's ``conftest.py`` sets ``DATABASE_URL`` before the tests start.
+repository's ``grader.postgres`` plugin sets ``DATABASE_URL`` before the tests start.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import asyncpg
 import peewee
 import psycopg
 
+from ..dsn import create_database, database_url, drop_database
 from ..migrations import create_table_sql
-
-
-class NoDatabaseServer(RuntimeError):
-    """``DATABASE_URL`` is not set, so there is no server to create test databases on."""
 
 
 def server_url() -> str:
     """The PostgreSQL server tests create their databases on: ``DATABASE_URL``."""
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        raise NoDatabaseServer(
-            "DATABASE_URL is not set: the tests need a PostgreSQL server to create a database on "
-            "(e.g. DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres)"
-        )
-    return url
-
-
-def with_database(dsn: str, database: str) -> str:
-    """The same server, another database."""
-    return urlunsplit(urlsplit(dsn)._replace(path="/" + database))
-
-
-async def create_database(server: str, prefix: str = "test_sanic_ms") -> str:
-    """Create an empty database with a unique name on ``server``; return its DSN."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(server)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return with_database(server, name)
-
-
-async def drop_database(dsn: str, server: str) -> None:
-    """Drop a database :func:`create_database` made, disconnecting whoever still uses it."""
-    name = urlsplit(dsn).path.lstrip("/")
-    conn = await asyncpg.connect(server)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    return database_url(
+        "the tests (sanic_ms.testing)", "any database on the server: new ones are created beside it"
+    )
 
 
 @contextlib.contextmanager
@@ -120,7 +86,6 @@ class TestDatabase:
 
 
 __all__ = [
-    "NoDatabaseServer",
     "TestDatabase",
     "create_database",
     "drop_database",

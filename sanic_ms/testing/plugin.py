@@ -26,14 +26,12 @@ import aiohttp
 import pytest
 from sanic import Sanic
 
+from ..dsn import MissingDatabaseURL, create_database, drop_database
 from ..serve import serve
 from .app import allow_same_name_apps, load_app
 from .client import AsyncAPIClient
 from .database import (
-    NoDatabaseServer,
     TestDatabase,
-    create_database,
-    drop_database,
     own_schema,
     server_url,
 )
@@ -58,11 +56,11 @@ def database_url() -> Iterator[str]:
     """A database created for this test session on the ``DATABASE_URL`` server, dropped after."""
     try:
         server = server_url()
-    except NoDatabaseServer as exc:
+    except MissingDatabaseURL as exc:
         pytest.fail(str(exc), pytrace=False)
-    dsn = asyncio.run(create_database(server, "test_sanic_ms"))
+    dsn = asyncio.run(create_database("test_sanic_ms", admin=server))
     yield dsn
-    asyncio.run(drop_database(dsn, server))
+    asyncio.run(drop_database(dsn, admin=server))
 
 
 @pytest.fixture

@@ -30,10 +30,11 @@ import aiohttp
 from sanic import Sanic
 
 from .. import migrations
+from ..dsn import create_database, drop_database
 from ..serve import serve
 from .app import allow_same_name_apps, load_app, service_tables
 from .client import AsyncAPIClient, SyncAPIClient
-from .database import TestDatabase, create_database, drop_database, server_url
+from .database import TestDatabase, server_url
 from .fakes import MockServices
 
 T = TypeVar("T")
@@ -82,8 +83,8 @@ class APITestCase(unittest.TestCase):
         runner = asyncio.Runner()
         cls._stack.callback(runner.close)
         cls._runner = runner
-        dsn = runner.run(create_database(server, "test_apitestcase"))
-        cls._stack.callback(lambda: asyncio.run(drop_database(dsn, server)))
+        dsn = runner.run(create_database("test_apitestcase", admin=server))
+        cls._stack.callback(lambda: asyncio.run(drop_database(dsn, admin=server)))
         cls._database = TestDatabase(dsn)
         if cls._models:
             runner.run(cls._database.create_tables(*cls._models))

@@ -20,7 +20,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from sanic_ms import errors, tracing
 from sanic_ms.db_faults import connection_lost, discard, translated, unavailable
-from sanic_ms.postgres import mask
+from sanic_ms.dsn import mask
 
 log = logging.getLogger("sanic_ms.db")
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 from html import escape
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from grader.grade import Gradebook
+from grader.grading.gradebook import Gradebook
 
 BINS = 10
 STYLE = """

@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 TEMP_PREFIX = "sanic-ms-grade-"  # + "<pid>-": the batch's folder (pristine copy, workspaces)
-DATABASE_PREFIX = "grade_"  # + "<pid>_<token>": a run's database and role (grader.database)
+DATABASE_PREFIX = "grade_"  # + "<pid>_<token>": a run's database and role (grader.grading.database)
 CONFINE_FAILED = 111  # confine.py's exit status when it could not set the run up
 # What a failed test, a collection error or the run's output says when the database, not the
 # student's code, was the problem. Matched case-sensitively, as the drivers print them.
@@ -34,7 +34,7 @@ DATABASE_TROUBLE = re.compile(
 
 
 def reasons(result, grader_error: str | None = None) -> list[str]:
-    """Why ``result`` (a :class:`grader.run.Run`) failed for reasons outside the student's code."""
+    """Why ``result`` (a :class:`~grader.grading.run.Run`) failed outside the student's code."""
     found = []
     if grader_error:
         found.append(f"grader error: {grader_error}")

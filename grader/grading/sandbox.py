@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from grader import relay
+from grader.grading import relay
 
 CONFINE = Path(__file__).resolve().with_name("confine.py")
 USER_PREFIX = "sanicms-grade"

@@ -2,10 +2,10 @@
 
 The harness signs each record with a key of its own (``record_key(master, seq)``): the grader keeps
 the master key and writes the records' keys ahead into a pipe only the harness reads from (see
-``grader.harness``). A :class:`Run` is the raw result: per test (node id) its status and message, the collection
+``grader.grading.harness``). A :class:`Run` is the raw result: per test (node id) its status and message, the collection
 errors, whether the session finished, and every sign of interference: lines on the results channel
 with a wrong signature, records out of order, pytest internals patched, sentinels that came out
-wrong. Scoring (``grader.scoring``) turns it into points.
+wrong. Scoring (``grader.grading.scoring``) turns it into points.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass, field
 from hashlib import sha256
 from pathlib import Path
 
-from grader import harness, sandbox
-from grader.output import CappedOutput
-from grader.workspace import Sentinels
+from grader.grading import harness, sandbox
+from grader.grading.output import CappedOutput
+from grader.grading.workspace import Sentinels
 
 HARNESS_MODULE = "_grader_harness"
 KEY_SIZE = 32

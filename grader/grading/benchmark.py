@@ -1,6 +1,6 @@
 """Time the grader: seconds per student x lab for a batch of synthetic submissions.
 
-``python -m grader.benchmark [--students 20] [--jobs 2] [--labs 01,02] [--root DIR]`` builds
+``python -m grader.grading.benchmark [--students 20] [--jobs 2] [--labs 01,02] [--root DIR]`` builds
 ``students`` clones in a temporary folder (every lab's editable files: the solution for a third,
 the starter for a third, and for the rest the solution of even-numbered labs only), grades them
 all with ``--force``, and prints the figure. Nothing is kept.
@@ -16,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader import grade, manifest, run
+from grader import manifest
+from grader.grading import grade, run
 
 
 def make_submissions(labs: dict[str, manifest.Lab], folder: Path, students: int) -> None:
@@ -32,7 +33,7 @@ def make_submissions(labs: dict[str, manifest.Lab], folder: Path, students: int)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.benchmark", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m grader.grading.benchmark", description=__doc__)
     parser.add_argument("--students", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--labs", type=lambda s: [p.zfill(2) for p in s.split(",") if p])
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             book = grade.grade(base / "submissions", base / "out", settings)
         except grade.GradingError as exc:
-            print(f"python -m grader.benchmark: {exc}")
+            print(f"python -m grader.grading.benchmark: {exc}")
             return 2
         seconds = time.monotonic() - started
     finally:

@@ -30,7 +30,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from grader import sandbox
+from grader.grading import sandbox
 
 ADMIN = "grader_admin"
 SERVER_UID = 70  # PostgreSQL's uid inside its own user namespace (maps to the grader's user)
@@ -189,7 +189,7 @@ def _child_dsn(admin_dsn: str, name: str, role: str | None, password: str, socke
 
 
 def create(admin_dsn: str, socket_dir: str | None = None) -> RunDatabase:
-    # The grader's pid in the name: a later grader drops what a killed one left (grader.infra).
+    # The grader's pid in the name: a later grader drops what a killed one left (see infra.py).
     token = f"{os.getpid()}_{secrets.token_hex(6)}"
     name, role, password = f"grade_{token}", f"grade_{token}", secrets.token_urlsafe(18)
     with _connect(admin_dsn) as conn:

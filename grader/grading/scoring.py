@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from grader.grading.run import Run
 from grader.manifest import Lab
-from grader.run import Run
 
 MESSAGE_LINES = 20
 MESSAGE_CHARS = 1200

@@ -13,13 +13,11 @@ import csv
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from grader.run import Run
-from grader.scoring import LabResult
-
-if TYPE_CHECKING:
-    from grader.grade import Gradebook, StudentResult
+from grader.grading import summary
+from grader.grading.gradebook import Gradebook, StudentResult
+from grader.grading.run import Run
+from grader.grading.scoring import LabResult
 
 LOGS = "_logs"
 STATUS_WORD = {
@@ -188,8 +186,6 @@ def write_gradebook(path: Path, book: Gradebook) -> None:
 
 
 def write_all(out: Path, book: Gradebook) -> None:
-    from grader import summary
-
     for student in book.students:
         folder = out / student.id
         folder.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ then for every submission copies the student's files into ``/autograder/submissi
 tracks (nothing untracked: a local ``submissions/`` or ``grades/`` would reach every student's
 code), the hidden tests under ``hidden-tests/`` and the two scripts. ``setup.sh`` grades each
 lab's solution once (``gradescope --prepare``) and keeps the runs in ``.grader-cache/``; grading
-itself is the same ``grader.grade`` as on the instructor's machine.
+itself is the same ``grader.grading.grade`` as on the instructor's machine.
 
 A grading that the grader, not the student, got wrong (no database, a solution that fails, a run
 flagged ``infra``) writes no results.json and exits 1: Gradescope then shows the autograder as
@@ -25,7 +25,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from grader import capacity, grade, reports, run, sandbox
+from grader.grading import capacity, grade, reports, run, sandbox
 
 HIDDEN_IN_BUNDLE = "hidden-tests"
 CACHE_IN_BUNDLE = ".grader-cache"  # the solution's runs, made by setup.sh

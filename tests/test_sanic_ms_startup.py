@@ -1,0 +1,37 @@
+"""Importing sanic_ms changes nothing in the process; create_app applies the start-up fixes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+PROBE = textwrap.dedent(
+    """
+    import logging, sys
+    from sanic import Sanic
+
+    def state():
+        return (
+            list(sys.path), logging.root.level, list(logging.root.handlers), logging._srcfile,
+            logging.logThreads, logging.logProcesses, Sanic.test_mode,
+        )
+
+    before, modules = state(), set(sys.modules)
+    import sanic_ms
+    assert state() == before, (before, state())
+    assert "rfc3987_syntax" not in sys.modules, "import edited sys.modules"
+    new = {name.partition(".")[0] for name in set(sys.modules) - modules}
+    assert not new & {"grader", "examples", "labs", "bench"}, new
+    sanic_ms.create_app("probe", {"DATABASE_URL": "postgresql://h/d"})
+    assert sys.modules["rfc3987_syntax"] is None
+    print("ok")
+    """
+)
+
+
+def test_importing_sanic_ms_changes_no_global_state():
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "ok", done.stderr
