@@ -5,7 +5,7 @@ several loopback clients and injects, one after the other: a table lock held ``-
 backends terminated under load, a role out of connections, constraint violations and the database
 dropped (then created again). It prints one line per phase: the statuses answered, the slowest
 answer and the most backends the database had (pg_stat_activity) next to the pool's size.
-``tests/test_db_faults.py`` asserts the same faults with these helpers.
+``tests/sanic_ms/test_db_faults.py`` asserts the same faults with these helpers.
 """
 
 from __future__ import annotations

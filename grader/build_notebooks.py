@@ -3,7 +3,7 @@
 A source is a Python file in "percent" format: a line ``# %%`` starts a code cell, and a line
 ``# %% [markdown]`` a markdown cell whose lines each start with ``# ``. The notebooks are written
 without outputs (and without execution counts), so what is committed is exactly what this script
-writes; ``tests/test_notebooks.py`` checks that. Edit the source, then run::
+writes; ``tests/grader/test_notebooks_run.py`` checks that. Edit the source, then run::
 
     python -m grader build          # rewrite every notebook (and the labs' generated files)
     python -m grader build --check  # exit 1 and name the notebooks that differ

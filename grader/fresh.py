@@ -1,6 +1,6 @@
 """A copy of the repository whose starters and solutions are freshly generated from their sources.
 
-``grader check`` (and ``tests/test_labs.py``) test the starters and solutions on such a copy, not
+``grader check`` (and ``tests/grader/test_labs.py``) test the starters and solutions on such a copy, not
 on ``labs/NN`` as it is: in a student's clone those files hold the student's work, and "the
 starter already passes" would then be the student's success, not a broken lab. Whether the
 committed generated files drifted from their sources is a separate question (``drift``).

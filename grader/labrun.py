@@ -1,7 +1,7 @@
 """Run pytest on lab folders in a child process, bounded in time; what each task's tests did.
 
 The one runner behind the student's commands (``grader status``, ``grader watch``), the notebooks'
-"your turn" cell (``grader.notebook.lab``) and ``tests/test_labs.py``::
+"your turn" cell (``grader.notebook.lab``) and ``tests/grader/test_labs.py``::
 
     result = labrun.run(["labs/01"], limit=120)      # or: await labrun.run_async(...)
     result.tests        # {nodeid: {"lab", "task", "outcome", "message"}}

@@ -17,7 +17,7 @@ import yaml
 
 from sanic_ms import migrations, settings
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 EXAMPLES = ["users", "cities", "roles"]

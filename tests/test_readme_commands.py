@@ -25,10 +25,10 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import pytest
 import yaml
-from process_support import REPO, Process, environment, wait_for_port
 
 from grader.postgres import create_database, drop_database
 from sanic_ms.tracing.collector import Collector
+from tests.processes import REPO, Process, environment, wait_for_port
 
 README = (REPO / "README.md").read_text()
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())

@@ -1,0 +1,61 @@
+"""sanic_ms.testing.database: the server from DATABASE_URL, said plainly when it is missing;
+a schema of the test's own that leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from sanic_ms.dsn import MissingDatabaseURL
+from sanic_ms.testing import server_url
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_server_url_without_database_url_says_so(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(MissingDatabaseURL, match="DATABASE_URL is not set"):
+        server_url()
+
+
+def test_the_database_fixture_fails_with_one_line_naming_database_url(tmp_path):
+    (tmp_path / "test_needs_db.py").write_text(
+        textwrap.dedent(
+            """
+            def test_db(db):
+                pass
+            """
+        )
+    )
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -p sanic_ms.testing\n")
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "DATABASE_URL is not set" in done.stdout
+    assert "Traceback" not in done.stdout
+
+
+def test_schema_dsn_sees_its_own_schema_only(schema_dsn, database_url):
+    with psycopg.connect(schema_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE notes (id int)")
+        (schema,) = conn.execute("SELECT current_schema()").fetchone()
+    assert schema != "public"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        seen = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'notes' AND schemaname = 'public'"
+        ).fetchone()
+    assert seen == (0,)
