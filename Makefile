@@ -17,19 +17,20 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-test: setup
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+test: lint
 	$(PY) -m pytest
 	$(PY) -m grader check
 
 demo: setup
 	$(PY) -m examples.demo
 
+# Style, strict types on sanic_ms/ ([tool.mypy]) and the import contracts ([tool.importlinter]:
+# the framework imports nothing of the course; no import cycles).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: setup
 	$(VENV)/bin/ruff check --fix .
