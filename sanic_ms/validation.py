@@ -14,21 +14,20 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
+from . import _startup, errors
 
-from . import errors
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema.exceptions import ValidationError
 
 # RFC 3339, as the OpenAPI document promises (a timezone is required).
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-FORMATS = FormatChecker(formats=())
 
-
-@FORMATS.checks("date-time", raises=ValueError)
 def _is_date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -38,16 +37,31 @@ def _is_date_time(value: object) -> bool:
     return True
 
 
-@FORMATS.checks("date", raises=ValueError)
 def _is_date(value: object) -> bool:
     if not isinstance(value, str):
         return True
     return bool(_DATE.match(value)) and dt.date.fromisoformat(value) is not None
 
 
-@FORMATS.checks("uuid", raises=ValueError)
 def _is_uuid(value: object) -> bool:
     return not isinstance(value, str) or uuid.UUID(value) is not None
+
+
+@cache
+def _jsonschema() -> tuple[type[Draft202012Validator], FormatChecker]:
+    """The validator class and our format checker, imported on first use (an app's setup).
+
+    Not at the top: importing jsonschema compiles rfc3987-syntax's grammar (seconds of CPU) unless
+    ``_startup.setup()`` ran first, and importing ``sanic_ms`` must stay free.
+    """
+    _startup.setup()
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    formats = FormatChecker(formats=())
+    formats.checks("date-time", raises=ValueError)(_is_date_time)
+    formats.checks("date", raises=ValueError)(_is_date)
+    formats.checks("uuid", raises=ValueError)(_is_uuid)
+    return Draft202012Validator, formats
 
 
 def to_json_schema(schema: Any, components: dict[str, dict[str, Any]], _depth: int = 0) -> Any:
@@ -164,14 +178,9 @@ class RequestValidator:
     parameters: list[Parameter] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._body = (
-            Draft202012Validator(self.body, format_checker=FORMATS)
-            if self.body is not None
-            else None
-        )
-        self._params = [
-            (p, Draft202012Validator(p.schema, format_checker=FORMATS)) for p in self.parameters
-        ]
+        validator, formats = _jsonschema()
+        self._body = validator(self.body, format_checker=formats) if self.body is not None else None
+        self._params = [(p, validator(p.schema, format_checker=formats)) for p in self.parameters]
 
     def check(self, request: Any, parsed_body: Any) -> None:
         """Raise BadRequest naming every wrong parameter and body field."""
