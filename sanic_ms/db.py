@@ -56,7 +56,7 @@ class _Pool(asyncpg.Pool):
 
     __slots__ = ()
 
-    async def _acquire(self, timeout: float | None) -> PoolConnectionProxy:
+    async def _acquire(self, timeout: float | None) -> PoolConnectionProxy:  # noqa: ASYNC109
         if timeout is not None and self._ready():
             timeout = None
         base: Any = super()  # asyncpg's private API is not in its type stubs
