@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from types import TracebackType
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -108,13 +108,30 @@ def translate(exc: BaseException) -> BaseException:
     return exc
 
 
-@contextlib.contextmanager
-def translated() -> Iterator[None]:
+class _Translated:
+    """``with translated():`` as a plain class: entered once per statement, so it stays cheap."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, Exception):
+            error = translate(exc)
+            if error is not exc:
+                raise error from exc
+        # None: no exception, or one that goes on as it is
+
+
+_TRANSLATED = _Translated()
+
+
+def translated() -> _Translated:
     """Database exceptions raised in the block come out as their envelope errors."""
-    try:
-        yield
-    except Exception as exc:
-        error = translate(exc)
-        if error is exc:
-            raise
-        raise error from exc
+    return _TRANSLATED

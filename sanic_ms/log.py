@@ -14,8 +14,9 @@ from typing import Any, ParamSpec, TextIO, TypeVar
 import yaml
 from sanic.request import Request
 
+from ._fastlog import emit
 from .tracing.context import current_ids
-from .tracing.spans import traced
+from .tracing.spans import NOT_RECORDED, local_span
 
 log = logging.getLogger("sanic_ms")
 
@@ -82,6 +83,16 @@ def _find_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request | No
     return None
 
 
+def _is_route_handler(request: Request, wrapper: Callable[..., Any]) -> bool:
+    """Whether ``wrapper`` is the handler of the route serving ``request`` (maybe wrapped once
+    more by ``sanic_ms.middleware.wrap_handler``)."""
+    route = request.route
+    if route is None:
+        return False
+    handler = route.handler
+    return handler is wrapper or getattr(handler, "__wrapped__", None) is wrapper
+
+
 def logger(
     type: str = "method",
     category: str | None = None,
@@ -101,38 +112,42 @@ def logger(
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(f"@logger decorates async functions; {fn.__qualname__} is not one")
         desc = description or (inspect.getdoc(fn) or "").partition("\n")[0] or fn.__qualname__
+        span_name = fn.__qualname__
         fields = {"type": type, "detail": detail, "description": desc, "function": fn.__qualname__}
 
         @functools.wraps(fn)
         async def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            if not log.isEnabledFor(min(level, logging.ERROR)):
-                return await fn(*args, **kwargs)
             request = _find_request(args, kwargs)
-            cat = category or (request.app.name if request is not None else fn.__module__)
-            start = time.perf_counter()
-            try:
-                result = await fn(*args, **kwargs)
-            except Exception as exc:
-                log.error(
-                    "%s failed: %s",
-                    fn.__qualname__,
-                    exc,
-                    exc_info=exc,
-                    extra={
-                        **fields,
-                        "category": cat,
-                        "outcome": "error",
-                        "duration_ms": _ms(start),
-                    },
-                )
-                raise
-            if log.isEnabledFor(level):
-                log.log(
-                    level,
-                    desc,
-                    extra={**fields, "category": cat, "outcome": "ok", "duration_ms": _ms(start)},
-                )
-            return result
+            # A local span per call, child of the active span; the log line is written inside it.
+            # Not for the route handler itself: the request's SERVER span already covers it.
+            span = NOT_RECORDED
+            if tracing and not (request is not None and _is_route_handler(request, call)):
+                span = local_span(span_name)
+            with span:
+                if not log.isEnabledFor(min(level, logging.ERROR)):
+                    return await fn(*args, **kwargs)
+                cat = category or (request.app.name if request is not None else fn.__module__)
+                start = time.perf_counter()
+                try:
+                    result = await fn(*args, **kwargs)
+                except Exception as exc:
+                    log.error(
+                        "%s failed: %s",
+                        fn.__qualname__,
+                        exc,
+                        exc_info=exc,
+                        extra={
+                            **fields,
+                            "category": cat,
+                            "outcome": "error",
+                            "duration_ms": _ms(start),
+                        },
+                    )
+                    raise
+                if log.isEnabledFor(level):
+                    extra = {**fields, "category": cat, "outcome": "ok", "duration_ms": _ms(start)}
+                    emit(log, level, desc, (), extra)  # log.log(level, desc, extra=extra), cheaper
+                return result
 
         # What @logger was given, kept on the function for introspection (a debugger, a test);
         # the type functools.wraps returns declares no such attribute.
@@ -141,8 +156,7 @@ def logger(
             "category": category,
             "tracing": tracing,
         }
-        # A local span per call, child of the active span; the log line is written inside it.
-        return traced(call, fn.__qualname__) if tracing else call
+        return call
 
     return decorate
 

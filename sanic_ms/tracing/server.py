@@ -29,26 +29,35 @@ def _settings(config: Mapping[str, Any]) -> dict[str, Any]:
     return {**defaults(), **config}
 
 
+_names: dict[tuple[str, str | None], str] = {}  # (method, route path) -> span name; routes are few
+
+
 def server_span_name(request: Request) -> str:
     """``get /users/<id:int>``: the route template, so names stay low-cardinality."""
     route = request.route
-    method = request.method.lower()
-    if route is None:
-        return f"{method} not_found"
-    return f"{method} /{route.path}"
+    key = (request.method, None if route is None else route.path)
+    name = _names.get(key)
+    if name is None:
+        method = request.method.lower()
+        name = f"{method} not_found" if route is None else f"{method} /{route.path}"
+        if len(_names) < 10_000:  # bounded whatever the methods clients make up
+            _names[key] = name
+    return name
 
 
 async def start_server_span(request: Request) -> None:
     """Request middleware: the SERVER span, child of the caller's context if it sent one."""
     tracer = request.app.ctx.tracer
-    if tracer is None or request.path.startswith("/_tracing/"):
+    path = request.path  # a property that decodes the URL each time it is read
+    if tracer is None or path.startswith("/_tracing/"):
         return
     parent = tracer.extract(Format.HTTP_HEADERS, request.headers)
+    method = request.method
     span = tracer.start_span(
         server_span_name(request),
         child_of=parent,
         ignore_active_span=True,  # a keep-alive connection's previous request is not a parent
-        tags={"span.kind": "server", "http.method": request.method, "http.path": request.path},
+        tags={"span.kind": "server", "http.method": method, "http.path": path},
     )
     request.ctx.trace_scope = ACTIVE.activate(span, False)
 

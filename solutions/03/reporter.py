@@ -24,6 +24,8 @@ from sanic_ms.tracing.zipkin import to_zipkin
 
 log = logging.getLogger("sanic_ms.tracing")
 
+CONVERT_SLICE = 50  # spans converted to Zipkin JSON between two yields to the event loop
+
 
 class ZipkinReporter(SpanRecorder):  # type: ignore[misc]  # basictracer ships no types
     """Queues finished, sampled spans and posts them in batches to ``{url}/api/v2/spans``.
@@ -130,9 +132,17 @@ class ZipkinReporter(SpanRecorder):  # type: ignore[misc]  # basictracer ships n
                 break
         return batch
 
-    def _convert(self, batch: list[BasicSpan]) -> list[dict[str, Any]]:
-        local, out = self.local_endpoint, []
-        for span in batch:
+    async def _convert(self, batch: list[BasicSpan]) -> list[dict[str, Any]]:
+        # A batch of 500 spans takes milliseconds to convert: in slices, letting requests run in
+        # between, or every request waiting behind it would feel it in its latency.
+        local, out = self.local_endpoint, list[dict[str, Any]]()
+        for done, span in enumerate(batch):
+            if done and done % CONVERT_SLICE == 0:
+                try:
+                    await asyncio.sleep(0)
+                except asyncio.CancelledError:  # close() gave up: none of these will be posted
+                    self.dropped += len(out) + len(batch) - done
+                    raise
             try:
                 out.append(to_zipkin(span, local))
             except Exception:  # one odd span (a peer.port of "abc") must not cost the batch
@@ -141,7 +151,7 @@ class ZipkinReporter(SpanRecorder):  # type: ignore[misc]  # basictracer ships n
         return out
 
     async def _post(self, spans: list[BasicSpan], limit: float | None = None) -> bool:
-        batch = self._convert(spans)
+        batch = await self._convert(spans)
         if not batch:
             return True
         assert self._session is not None, "post before start()"
