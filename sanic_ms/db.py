@@ -45,38 +45,6 @@ class Budget:
         return max(0.0, min(cap, self.deadline - time.monotonic()))
 
 
-class _Pool(asyncpg.Pool):
-    """asyncpg's pool, without a timer for a borrow that cannot wait.
-
-    ``acquire(timeout=...)`` arms a timer around every borrow. When an idle connection is ready
-    (open, of the pool's current generation) the borrow returns at once, so the timeout could
-    never fire: skip it. Only a borrow that may wait (no idle connection, or one to reconnect)
-    is timed.
-    """
-
-    __slots__ = ()
-
-    async def _acquire(self, timeout: float | None) -> PoolConnectionProxy:  # noqa: ASYNC109
-        if timeout is not None and self._ready():
-            timeout = None
-        base: Any = super()  # asyncpg's private API is not in its type stubs
-        proxy: PoolConnectionProxy = await base._acquire(timeout)
-        return proxy
-
-    def _ready(self) -> bool:
-        pool: Any = self
-        try:
-            holder = pool._queue._queue[0]  # the next holder _acquire takes (FIFO)
-        except (AttributeError, IndexError):
-            return False
-        con = getattr(holder, "_con", None)
-        return (
-            con is not None
-            and not con.is_closed()
-            and getattr(holder, "_generation", None) == pool._generation
-        )
-
-
 async def keep_session(conn: asyncpg.Connection) -> None:
     """Reset nothing more when a connection goes back to the pool.
 
@@ -166,7 +134,7 @@ class Database:
 
     async def _create_pool(self, dsn: str) -> asyncpg.Pool:
         try:
-            pool = asyncpg.create_pool(
+            return await asyncpg.create_pool(
                 dsn,
                 min_size=self.min_size,
                 max_size=self.max_size,
@@ -174,8 +142,6 @@ class Database:
                 timeout=self.acquire_timeout,
                 reset=keep_session,
             )
-            pool.__class__ = _Pool  # the same pool, with the untimed borrow when one is ready
-            return await pool
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             raise DatabaseUnavailable(
                 f"cannot connect to PostgreSQL at {mask(dsn)}: {type(exc).__name__}: {exc}. "

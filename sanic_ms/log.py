@@ -14,7 +14,6 @@ from typing import Any, ParamSpec, TextIO, TypeVar
 import yaml
 from sanic.request import Request
 
-from ._fastlog import emit
 from .tracing.context import current_ids
 from .tracing.spans import NOT_RECORDED, local_span
 
@@ -146,7 +145,7 @@ def logger(
                     raise
                 if log.isEnabledFor(level):
                     extra = {**fields, "category": cat, "outcome": "ok", "duration_ms": _ms(start)}
-                    emit(log, level, desc, (), extra)  # log.log(level, desc, extra=extra), cheaper
+                    log.log(level, desc, extra=extra)
                 return result
 
         # What @logger was given, kept on the function for introspection (a debugger, a test);
