@@ -32,7 +32,6 @@ import asyncio
 import json
 import sys
 import tempfile
-import urllib.request
 from dataclasses import dataclass
 from math import nan
 from pathlib import Path
@@ -48,6 +47,7 @@ from bench.processes import (
     Server,
     cpu_seconds,
     free_port,
+    get_json,
     python,
     running_all,
 )
@@ -73,7 +73,7 @@ SECTION = "make bench"  # the part of BENCHMARKS.md this script writes
 
 async def prepare_database() -> str:
     """A fresh database with ``bench_rows`` and the example services' tables and rows."""
-    from examples.schema import create_tables
+    from examples.schema import create_example_rows
     from grader.postgres import create_database
 
     dsn = await create_database("sanic_ms_bench")
@@ -84,23 +84,10 @@ async def prepare_database() -> str:
             "INSERT INTO bench_rows VALUES ($1, $2, $3)",
             [(i, f"user {i}", f"user{i}@example.org") for i in range(1, ROWS + 1)],
         )
-        await create_tables(conn)
-        await conn.execute("INSERT INTO cities (name) VALUES ('Lisbon')")
-        await conn.execute("INSERT INTO roles (name) VALUES ('student')")
-        await conn.execute(
-            "INSERT INTO users (name, age, sex, city_id, role_id) VALUES ('Ada', 36, 'f', 1, 1)"
-        )
     finally:
         await conn.close()
+    await create_example_rows(dsn, role="student", sex="f")
     return dsn
-
-
-def get_json(url: str) -> dict:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return json.load(answer)
-    except OSError as error:
-        return {"error": str(error)}
 
 
 # --- runs ---------------------------------------------------------------------------------------

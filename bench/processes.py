@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -41,6 +42,15 @@ def wait_http(url: str, timeout: float = 60.0, process: subprocess.Popen | None 
             last_error = error
             time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s ({last_error})")
+
+
+def get_json(url: str, timeout: float = 10.0) -> dict:
+    """The JSON ``url`` answers, or ``{"error": ...}`` when it does not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return json.load(answer)
+    except OSError as error:
+        return {"error": str(error)}
 
 
 def die_with_parent() -> None:

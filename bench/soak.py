@@ -40,7 +40,7 @@ from pathlib import Path
 import asyncpg
 
 from bench import machine
-from bench.processes import REPO_ROOT, die_with_parent, python
+from bench.processes import REPO_ROOT, die_with_parent, get_json, python
 from bench.soak_fleet import FAULTS, PROCESSES, SERVICES, Fleet, Window, sample, schedule
 from bench.soak_report import (
     integrity,
@@ -155,16 +155,6 @@ def read_requests(path: Path) -> list[tuple[float, float, str, int]]:
         ]
 
 
-def get_json(url: str) -> dict:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            return json.load(answer)
-    except OSError as error:
-        return {"error": str(error)}
-
-
 # --- the run ------------------------------------------------------------------------------------
 
 
@@ -199,10 +189,10 @@ async def soak(args: argparse.Namespace, dsn: str, fleet: Fleet) -> dict:
     end = max((r[0] + r[1] / 1000 for r in requests), default=t0)
     reporters = {}
     for name in SERVICES:
-        stats = get_json(f"{fleet.urls[name]}/_tracing/stats").get("data") or {}
+        stats = get_json(f"{fleet.urls[name]}/_tracing/stats", timeout=5).get("data") or {}
         counters = stats.get("reporter") or {}
         reporters[name] = {k: counters.get(k) for k in ("sent", "dropped", "unknown")}
-    reporters["collector"] = get_json(f"{fleet.urls['collector']}/stats")
+    reporters["collector"] = get_json(f"{fleet.urls['collector']}/stats", timeout=5)
     bad = outside_windows(requests, windows)
     return {
         "t0": t0,

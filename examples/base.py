@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from peewee import Model, PostgresqlDatabase
+from sanic import Blueprint, Sanic
 
+import sanic_ms
 from grader import postgres
 from sanic_ms import doc
 from sanic_ms.errors import BadRequest
@@ -23,6 +25,17 @@ def development_database(settings: Any) -> None:
     if isinstance(settings, dict) and settings.get("DATABASE_URL"):
         return
     postgres.use()
+
+
+def service_app(
+    name: str, bp: Blueprint, settings: dict[str, Any] | None, defaults: dict[str, Any]
+) -> Sanic:
+    """An example service's app: ``settings`` win over ``defaults`` and over the environment; the
+    development database when neither names one."""
+    development_database(settings)
+    app = sanic_ms.create_app(name, settings, defaults=defaults)
+    app.blueprint(bp)
+    return app
 
 
 # peewee never connects from a service: models describe tables for migrations and docs only.

@@ -67,3 +67,10 @@ async def running_services(dsn: str, *, with_downstreams: bool = True, **setting
 async def services(example_tables):
     async with running_services(example_tables) as apis:
         yield apis
+
+
+@pytest.fixture
+def start_services():
+    """``running_services`` itself, for a test that starts them its own way (a fixture, so that no
+    example imports this conftest back)."""
+    return running_services

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -239,16 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt  # `kill` cleans up like Ctrl-C: databases dropped, workspaces removed
-
-
 if __name__ == "__main__":
-    from grader import venv
+    from grader import signals, venv
 
     venv.ensure(["-m", "grader", *sys.argv[1:]], "python -m grader")
     os.umask(0o022)  # reports and workspaces must stay readable whatever the shell's umask
-    signal.signal(signal.SIGTERM, _interrupt)
+    signals.kill_is_ctrl_c()
     try:
         sys.exit(main())
     except KeyboardInterrupt:

@@ -41,20 +41,17 @@ class LabCheck:
 
 
 def _run_lab(root: Path, lab_id: str, solution: bool, timeout: float, base: Path) -> run.Run:
-    private = run.new_private(base)
-    tmp = Path(tempfile.mkdtemp(dir=base))
     env = {name: os.environ[name] for name in ("DATABASE_URL", "PGUSER") if name in os.environ}
-    request = run.Request(
-        workspace=root,
-        lab_id=lab_id,
-        private=private,
-        tmp=tmp,
-        limits=run.Limits(timeout=timeout, test_timeout=60, memory_mb=4096, processes=4096),
+    folder = Path(tempfile.mkdtemp(dir=base))
+    request = run.course_request(
+        folder,
+        root,
+        lab_id,
+        timeout,
         extra_args=("--solution",) if solution else (),
         extra_env=env,
     )
-    harness_dir = run.harness_folder(Path(tempfile.mkdtemp(dir=base)))
-    return run.execute(request, harness_dir)
+    return run.execute(request, run.harness_folder(folder))
 
 
 def manifest_problems(lab: manifest.Lab) -> list[str]:
@@ -298,16 +295,10 @@ def mutation_lines(checks: dict[str, LabCheck]) -> list[str]:
     ]
 
 
-def main(
-    root: Path,
-    labs_wanted: list[str] | None,
-    jobs: int,
-    timeout: float,
-    strict_drift: bool = False,
-    mutations: bool = True,
-) -> int:
+def main(*args, **kwargs) -> int:
+    """``python -m grader check``: :func:`check` with these arguments, printed; 1 on a problem."""
     started = time.monotonic()
-    checks, drift, how = check(root, labs_wanted, jobs, timeout, strict_drift, mutations)
+    checks, drift, how = check(*args, **kwargs)
     print(table(checks))
     print("\n".join(mutation_lines(checks)))
     print(how + (": ok" if not drift and "compared" in how else ""))

@@ -120,14 +120,11 @@ def run_mutant(
     path = workspace(template_dir, lab, mutation, folder / "repo")
     if path is None:
         return Verdict(lab.id, mutation, "stale")
-    tmp = folder / "tmp"
-    tmp.mkdir()
-    request = run.Request(
-        workspace=path,
-        lab_id=lab.id,
-        private=run.new_private(folder),
-        tmp=tmp,
-        limits=run.Limits(timeout=MUTANT_TIMEOUT, test_timeout=60, memory_mb=4096, processes=4096),
+    request = run.course_request(
+        folder,
+        path,
+        lab.id,
+        MUTANT_TIMEOUT,
         extra_args=("--task", str(mutation.task)),
         extra_env=env,
     )
@@ -236,16 +233,8 @@ def run_lab(template_dir: Path, lab: manifest.Lab, base: Path, env: dict) -> Lab
     path = folder / "repo"
     verdicts = plant_all(template_dir, lab, path)
     planted = [m for m in lab.mutations if (path / "mutants" / m.name).is_dir()]
-    tmp = folder / "tmp"
-    tmp.mkdir()
-    request = run.Request(
-        workspace=path,
-        lab_id=lab.id,
-        private=run.new_private(folder),
-        tmp=tmp,
-        limits=run.Limits(timeout=BATCH_TIMEOUT, test_timeout=60, memory_mb=4096, processes=4096),
-        extra_args=("--mutants", "mutants"),
-        extra_env=env,
+    request = run.course_request(
+        folder, path, lab.id, BATCH_TIMEOUT, extra_args=("--mutants", "mutants"), extra_env=env
     )
     result = run.execute(request, run.harness_folder(folder))
     names = {m.name for m in planted} | {CONTROL}

@@ -190,17 +190,21 @@ def format_status(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main_status(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader status")
-    parser.add_argument("--labs", help="comma-separated lab numbers (default: all)")
-    parser.add_argument("--solution", action="store_true", help="grade solutions/ instead")
+def _add_timeout(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--timeout",
         type=float,
         default=labrun.TIMEOUT,
         metavar="S",
-        help=f"seconds for one lab's tests (default {labrun.TIMEOUT:.0f})",
+        help=f"seconds for {what} (default {labrun.TIMEOUT:.0f})",
     )
+
+
+def main_status(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader status")
+    parser.add_argument("--labs", help="comma-separated lab numbers (default: all)")
+    parser.add_argument("--solution", action="store_true", help="grade solutions/ instead")
+    _add_timeout(parser, "one lab's tests")
     args = parser.parse_args(argv)
     wanted = [f"{int(x):02d}" for x in args.labs.split(",")] if args.labs else None
     print("running the lab tests ...", file=sys.stderr)
@@ -245,13 +249,7 @@ def watch(lab: str, interval: float = 0.5, timeout: float = labrun.TIMEOUT) -> N
 def main_watch(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader watch")
     parser.add_argument("lab", help="lab number, e.g. 03")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=labrun.TIMEOUT,
-        metavar="S",
-        help=f"seconds for one run of the lab's tests (default {labrun.TIMEOUT:.0f})",
-    )
+    _add_timeout(parser, "one run of the lab's tests")
     args = parser.parse_args(argv)
     try:
         watch(f"{int(args.lab):02d}", timeout=args.timeout)

@@ -6,8 +6,7 @@ from typing import Any
 
 from sanic import Sanic
 
-import sanic_ms
-from examples.base import development_database
+from examples.base import service_app
 
 from .views import bp
 
@@ -20,7 +19,4 @@ SETTINGS: dict[str, Any] = {
 
 def create_app(settings: dict[str, Any] | None = None) -> Sanic:
     """The service; ``settings`` win over its SETTINGS and over the environment."""
-    development_database(settings)
-    app = sanic_ms.create_app(NAME, settings, defaults=SETTINGS)
-    app.blueprint(bp)
-    return app
+    return service_app(NAME, bp, settings, SETTINGS)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import tempfile
 import time
 from pathlib import Path
@@ -79,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from grader.__main__ import _interrupt
+    from grader import signals
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    signals.kill_is_ctrl_c()
     raise SystemExit(main())

@@ -16,7 +16,8 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from sanic_ms.dsn import mask
 
 TEMP_PREFIX = "sanic-ms-grade-"  # + "<pid>-": the batch's folder (pristine copy, workspaces)
 DATABASE_PREFIX = "grade_"  # + "<pid>_<token>": a run's database and role (grader.grading.database)
@@ -53,15 +54,6 @@ def reasons(result, grader_error: str | None = None) -> list[str]:
     return found
 
 
-def redacted(dsn: str) -> str:
-    """``dsn`` without its password, to print."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def check_database(dsn: str) -> str | None:
     """None when ``dsn`` answers and may create databases, else one line saying what is wrong."""
     import psycopg
@@ -73,9 +65,9 @@ def check_database(dsn: str) -> str | None:
             ).fetchone()
     except Exception as exc:  # any driver error is the same news for the instructor
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"the database at {redacted(dsn)} does not answer: {first} (check DATABASE_URL)"
+        return f"the database at {mask(dsn)} does not answer: {first} (check DATABASE_URL)"
     if not row or not row[0]:
-        return f"the role in {redacted(dsn)} may not create databases (check DATABASE_URL)"
+        return f"the role in {mask(dsn)} may not create databases (check DATABASE_URL)"
     return None
 
 

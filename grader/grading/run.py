@@ -372,6 +372,30 @@ def _check_sentinels(run: Run, sentinels: Sentinels) -> None:
     run.collected = [i for i in run.collected if i["file"] != sentinels.filename]
 
 
+def course_request(
+    folder: Path,
+    workspace: Path,
+    lab_id: str,
+    timeout: float,
+    extra_args: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
+) -> Request:
+    """A course-side run (``grader check``, the planted mistakes): the usual limits, no account
+    and no jail; its private folder and tmp under ``folder`` (run it with
+    ``execute(request, harness_folder(folder))``, as often as needed)."""
+    tmp = folder / "tmp"
+    tmp.mkdir()
+    return Request(
+        workspace=workspace,
+        lab_id=lab_id,
+        private=new_private(folder),
+        tmp=tmp,
+        limits=Limits(timeout=timeout, test_timeout=60, memory_mb=4096, processes=4096),
+        extra_args=extra_args,
+        extra_env=extra_env or {},
+    )
+
+
 def new_private(base: Path) -> Path:
     path = Path(tempfile.mkdtemp(prefix="private-", dir=base))
     os.chmod(path, 0o700)

@@ -226,6 +226,23 @@ def _read_capped(stream, rel: str, submission: Submission) -> bytes | None:
     return data
 
 
+def _entries_to_read(
+    sub: Submission, sizes: dict[str, int], editable_names: set[str]
+) -> Iterator[tuple[str, str]]:
+    """``(name, rel)`` of each archive entry to read, in order: below the archive's root folder (if
+    it has one; else ``sub.flat`` says whether the files sit there without ``labs/``), a file the
+    student may edit, and within the size budget. ``sizes``: each clean entry's size."""
+    prefix = _root_prefix(list(sizes))
+    sub.flat = not prefix and not any(n.startswith("labs/") for n in sizes)
+    budget = _Budget(sub)
+    for name, size in sizes.items():
+        if not name.startswith(prefix):
+            continue
+        rel = name[len(prefix) :]
+        if _wanted(rel, editable_names) and budget.take(rel, size):
+            yield name, rel
+
+
 def _from_zip(sub: Submission, editable_names: set[str]) -> None:
     try:
         archive = zipfile.ZipFile(sub.source)
@@ -245,17 +262,10 @@ def _from_zip(sub: Submission, editable_names: set[str]) -> None:
                     sub.problems.append(f"{rel}: skipped, a symbolic link")
                 continue
             clean[rel] = info
-        prefix = _root_prefix(list(clean))
-        sub.flat = not prefix and not any(n.startswith("labs/") for n in clean)
-        budget = _Budget(sub)
-        for name, info in clean.items():
-            if not name.startswith(prefix):
-                continue
-            rel = name[len(prefix) :]
-            if not _wanted(rel, editable_names) or not budget.take(rel, info.file_size):
-                continue
+        sizes = {name: info.file_size for name, info in clean.items()}
+        for name, rel in _entries_to_read(sub, sizes, editable_names):
             try:
-                with archive.open(info) as stream:
+                with archive.open(clean[name]) as stream:
                     data = _read_capped(stream, rel, sub)
             except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as exc:
                 sub.problems.append(f"{rel}: unreadable ({exc})")
@@ -285,16 +295,9 @@ def _from_tar(sub: Submission, editable_names: set[str]) -> None:
                     members[rel] = member
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise SubmissionError(f"corrupt tar archive: {exc}") from exc
-        prefix = _root_prefix(list(members))
-        sub.flat = not prefix and not any(n.startswith("labs/") for n in members)
-        budget = _Budget(sub)
-        for name, member in members.items():
-            if not name.startswith(prefix):
-                continue
-            rel = name[len(prefix) :]
-            if not _wanted(rel, editable_names) or not budget.take(rel, member.size):
-                continue
-            stream = archive.extractfile(member)
+        sizes = {name: member.size for name, member in members.items()}
+        for name, rel in _entries_to_read(sub, sizes, editable_names):
+            stream = archive.extractfile(members[name])
             if stream is not None:
                 data = _read_capped(stream, rel, sub)
                 if data is not None:

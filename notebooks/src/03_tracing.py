@@ -84,18 +84,24 @@ print(render_tree(spans))
 # %%
 import matplotlib.pyplot as plt
 
+
+def draw(ax, bars, palette):
+    """One bar per span, coloured by service, hatched for PostgreSQL, labelled with its ms."""
+    for row, bar in enumerate(bars):
+        color = palette.get(bar.service, "gray")
+        hatch = "//" if "postgresql" in bar.label else None
+        ax.barh(row, max(bar.duration_ms, 0.05), left=bar.start_ms, color=color, hatch=hatch,
+                edgecolor="white" if hatch else color)
+        ax.text(bar.start_ms + bar.duration_ms, row, f" {bar.duration_ms:.1f} ms", va="center",
+                fontsize=8)
+    ax.set_yticks(range(len(bars)), ["   " * bar.depth + bar.label for bar in bars], fontsize=8)
+    ax.invert_yaxis()
+
+
 bars = nb.waterfall(spans)
 palette = {"users": "#1565c0", "cities": "#2e7d32", "roles": "#ef6c00"}
 fig, ax = plt.subplots(figsize=(11, 0.45 * len(bars) + 1.2))
-for row, bar in enumerate(bars):
-    color = palette.get(bar.service, "gray")
-    hatch = "//" if "postgresql" in bar.label else None
-    ax.barh(row, max(bar.duration_ms, 0.05), left=bar.start_ms, color=color, hatch=hatch,
-            edgecolor="white" if hatch else color)
-    ax.text(bar.start_ms + bar.duration_ms, row, f" {bar.duration_ms:.1f} ms", va="center",
-            fontsize=8)
-ax.set_yticks(range(len(bars)), ["   " * bar.depth + bar.label for bar in bars], fontsize=8)
-ax.invert_yaxis()
+draw(ax, bars, palette)
 ax.set_xlabel("ms since the trace started")
 ax.set_title(f"GET /users/1: trace {trace_id} (hatched: PostgreSQL)")
 handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in palette.values()]
@@ -169,15 +175,7 @@ colors = {"front": "#6a1b9a", "stock": "#00838f"}
 fig, axes = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True)
 for ax, (title, trace_spans) in zip(axes, traces.items()):
     bars = nb.waterfall(trace_spans)
-    for row, bar in enumerate(bars):
-        hatch = "//" if "postgresql" in bar.label else None
-        color = colors.get(bar.service, "gray")
-        ax.barh(row, max(bar.duration_ms, 0.05), left=bar.start_ms, color=color, hatch=hatch,
-                edgecolor="white" if hatch else color)
-        ax.text(bar.start_ms + bar.duration_ms, row, f" {bar.duration_ms:.1f} ms", va="center",
-                fontsize=8)
-    ax.set_yticks(range(len(bars)), ["   " * bar.depth + bar.label for bar in bars], fontsize=8)
-    ax.invert_yaxis()
+    draw(ax, bars, colors)
     ax.set_title(f"GET /basket, calls {title}: {bars[0].duration_ms:.0f} ms")
 axes[-1].set_xlabel("ms since the trace started (hatched: PostgreSQL)")
 fig.tight_layout()

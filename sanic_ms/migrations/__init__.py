@@ -1,16 +1,8 @@
 """Versioned schema migrations for peewee models: ordered, transactional, recorded, run once.
 
-peewee describes the tables; queries stay on asyncpg. A migration class names one model and holds
-its versions::
-
-    from sanic_ms.migrations import MigrationModel, info, migrate
-
-    class UserMigration(MigrationModel):
-        _model = Users
-
-        @info(version="v1", author="ada", datetime="2024-05-01")
-        def migrate_v1(self):
-            migrate(self.add_index("name"))
+peewee describes the tables; queries stay on asyncpg. A migration class (``MigrationModel``)
+names one model and holds its versions, one ``@info(version=...)`` method each: ``model.py``
+shows one.
 
 ``auto_migrate()`` creates the model's table if it is absent, then runs every version not yet
 recorded in ``migrate_record``, in natural order (v2 before v10). Each version runs in one

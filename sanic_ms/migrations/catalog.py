@@ -15,43 +15,40 @@ def execute(database: peewee.Database, sql: str, params: tuple[Any, ...] | None 
     return database.execute_sql(sql, params)  # type: ignore[no-untyped-call]
 
 
+def _exists(database: peewee.Database, sql: str, params: tuple[str, ...]) -> bool:
+    return execute(database, f"SELECT 1 FROM {sql}", params).fetchone() is not None
+
+
 def table_exists(database: peewee.Database, table: str) -> bool:
-    cursor = execute(
+    return _exists(
         database,
-        "SELECT 1 FROM information_schema.tables"
-        " WHERE table_schema = current_schema() AND table_name = %s",
+        "information_schema.tables WHERE table_schema = current_schema() AND table_name = %s",
         (table,),
     )
-    return cursor.fetchone() is not None
+
+
+def _table_has(database: peewee.Database, view: str, kind: str, table: str, name: str) -> bool:
+    """Whether ``information_schema.<view>`` lists ``<kind>_name = name`` of ``table``."""
+    return _exists(
+        database,
+        f"information_schema.{view}"
+        f" WHERE table_schema = current_schema() AND table_name = %s AND {kind}_name = %s",
+        (table, name),
+    )
 
 
 def column_exists(database: peewee.Database, table: str, column: str) -> bool:
-    cursor = execute(
-        database,
-        "SELECT 1 FROM information_schema.columns"
-        " WHERE table_schema = current_schema() AND table_name = %s AND column_name = %s",
-        (table, column),
-    )
-    return cursor.fetchone() is not None
+    return _table_has(database, "columns", "column", table, column)
 
 
 def index_exists(database: peewee.Database, index: str) -> bool:
-    cursor = execute(
-        database,
-        "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = %s",
-        (index,),
+    return _exists(
+        database, "pg_indexes WHERE schemaname = current_schema() AND indexname = %s", (index,)
     )
-    return cursor.fetchone() is not None
 
 
 def constraint_exists(database: peewee.Database, table: str, name: str) -> bool:
-    cursor = execute(
-        database,
-        "SELECT 1 FROM information_schema.table_constraints"
-        " WHERE table_schema = current_schema() AND table_name = %s AND constraint_name = %s",
-        (table, name),
-    )
-    return cursor.fetchone() is not None
+    return _table_has(database, "table_constraints", "constraint", table, name)
 
 
 def has_rows(database: peewee.Database, table: str) -> bool:

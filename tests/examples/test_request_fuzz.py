@@ -13,7 +13,6 @@ while it runs, which would hide a RecursionError from servers sharing its proces
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
@@ -23,15 +22,13 @@ import textwrap
 import time
 from urllib.parse import quote
 
-import asyncpg
 import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from examples.schema import create_tables
-from grader.postgres import create_database, drop_database
 from sanic_ms.serve import free_port
+from tests.examples.support import example_database
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))  # per service
 # Each service's operations (its OpenAPI document lists the same); any other method is tried too.
@@ -47,33 +44,17 @@ FRAMING = {"host", "content-length", "transfer-encoding", "connection", "expect"
 @pytest.fixture(scope="module")
 def services():
     """The three examples serving on loopback from a thread of their own; yields their ports."""
-
-    async def make_database():
-        dsn = await create_database("test_request_fuzz")
-        conn = await asyncpg.connect(dsn)
+    with example_database("test_request_fuzz") as dsn:
+        ports = {name: free_port() for name in SERVICES}
+        server = subprocess.Popen(
+            [sys.executable, "-c", SERVE, dsn, json.dumps(ports)], stdin=subprocess.PIPE
+        )
         try:
-            await create_tables(conn)
-            await conn.execute("INSERT INTO cities (name) VALUES ('Lisbon')")
-            await conn.execute("INSERT INTO roles (name) VALUES ('admin')")
-            await conn.execute(
-                "INSERT INTO users (name, age, city_id, role_id) VALUES ('Ada', 36, 1, 1)"
-            )
+            wait_for(ports, server)
+            yield ports
         finally:
-            await conn.close()
-        return dsn
-
-    dsn = asyncio.run(make_database())
-    ports = {name: free_port() for name in SERVICES}
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVE, dsn, json.dumps(ports)], stdin=subprocess.PIPE
-    )
-    try:
-        wait_for(ports, server)
-        yield ports
-    finally:
-        server.stdin.close()  # the servers stop when their stdin closes
-        server.wait(30)
-        asyncio.run(drop_database(dsn))
+            server.stdin.close()  # the servers stop when their stdin closes
+            server.wait(30)
 
 
 SERVE = textwrap.dedent(

@@ -13,15 +13,13 @@ import os
 import re
 import sys
 
-import asyncpg
 import pytest
 
 from examples.cities.server import create_app as create_cities
 from examples.roles.server import create_app as create_roles
-from examples.schema import create_tables
 from examples.users.server import create_app as create_users
-from grader.postgres import create_database, drop_database
 from sanic_ms.serve import free_port, serve
+from tests.examples.support import example_database
 
 MAX_EXAMPLES = 10  # per operation and phase; with the seed below the run is reproducible
 SEED = 20180101
@@ -30,24 +28,8 @@ SEED = 20180101
 @pytest.fixture(scope="module")
 def fuzz_database():
     """A database of its own: the fuzzer writes rows other tests should not see."""
-
-    async def make():
-        dsn = await create_database("test_schemathesis")
-        conn = await asyncpg.connect(dsn)
-        try:
-            await create_tables(conn)
-            await conn.execute("INSERT INTO cities (name) VALUES ('Lisbon')")
-            await conn.execute("INSERT INTO roles (name) VALUES ('admin')")
-            await conn.execute(
-                "INSERT INTO users (name, age, city_id, role_id) VALUES ('Ada', 36, 1, 1)"
-            )
-        finally:
-            await conn.close()
-        return dsn
-
-    dsn = asyncio.run(make())
-    yield dsn
-    asyncio.run(drop_database(dsn))
+    with example_database("test_schemathesis") as dsn:
+        yield dsn
 
 
 async def run_schemathesis(url: str, cwd) -> tuple[int, str]:

@@ -74,17 +74,23 @@ async def test_calls_reuse_one_keep_alive_connection(downstream):
     assert len(app.ctx.peers) == 1
 
 
-async def test_downstream_4xx_keeps_its_status_and_message(downstream):
-    _, url = downstream
-    client = await Client("cities", url).start()
+async def failed_get(url, path, expected=errors.ServiceError, service="cities", **kwargs):
+    """What ``Client(service, url, **kwargs).get(path)`` raises: an ``expected``, or the test fails."""
+    client = await Client(service, url, **kwargs).start()
     try:
-        with pytest.raises(errors.DownstreamError) as caught:
-            await client.get("/cities/404")
+        with pytest.raises(expected) as caught:
+            await client.get(path)
     finally:
         await client.close()
-    assert caught.value.status_code == 404
-    assert caught.value.message == "cities answered 404: city 404 not found"
-    assert caught.value.error == {
+    return caught.value
+
+
+async def test_downstream_4xx_keeps_its_status_and_message(downstream):
+    _, url = downstream
+    error = await failed_get(url, "/cities/404", errors.DownstreamError)
+    assert error.status_code == 404
+    assert error.message == "cities answered 404: city 404 not found"
+    assert error.error == {
         "service": "cities",
         "status": 404,
         "message": "city 404 not found",
@@ -93,25 +99,16 @@ async def test_downstream_4xx_keeps_its_status_and_message(downstream):
 
 async def test_downstream_5xx_is_a_502_naming_the_service(downstream):
     _, url = downstream
-    client = await Client("cities", url).start()
-    try:
-        with pytest.raises(errors.BadGateway) as caught:
-            await client.get("/cities/500")
-    finally:
-        await client.close()
-    assert caught.value.status_code == 502 and "cities failed with 500" in caught.value.message
+    error = await failed_get(url, "/cities/500", errors.BadGateway)
+    assert error.status_code == 502 and "cities failed with 500" in error.message
 
 
 async def test_refused_connection_is_a_502():
-    client = await Client("roles", f"http://127.0.0.1:{free_port()}").start()
-    try:
-        with pytest.raises(errors.BadGateway) as caught:
-            await client.get("/roles/1")
-    finally:
-        await client.close()
-    assert caught.value.error["service"] == "roles"
-    assert "ClientConnectorError" in caught.value.error["reason"]
-    assert "127.0.0.1" not in str(caught.value.to_dict())  # the address goes to the log only
+    url = f"http://127.0.0.1:{free_port()}"
+    error = await failed_get(url, "/roles/1", errors.BadGateway, service="roles")
+    assert error.error["service"] == "roles"
+    assert "ClientConnectorError" in error.error["reason"]
+    assert "127.0.0.1" not in str(error.to_dict())  # the address goes to the log only
 
 
 async def test_a_stalled_service_is_a_504_after_the_timeout():
@@ -185,20 +182,10 @@ async def misbehaving():
         yield app, url
 
 
-async def call_misbehaving(url, path, **kwargs):
-    client = await Client("cities", url, **kwargs).start()
-    try:
-        with pytest.raises(errors.ServiceError) as caught:
-            await client.get(path)
-    finally:
-        await client.close()
-    return caught.value
-
-
 @pytest.mark.parametrize("path", ["/truncated", "/html"])
 async def test_a_2xx_body_that_is_not_json_is_a_502_naming_the_service(misbehaving, path):
     _, url = misbehaving
-    error = await call_misbehaving(url, path)
+    error = await failed_get(url, path)
     assert error.status_code == 502
     assert error.message == "cities answered 200 with a body that is not JSON"
     assert error.error["service"] == "cities" and error.error["status"] == 200
@@ -206,7 +193,7 @@ async def test_a_2xx_body_that_is_not_json_is_a_502_naming_the_service(misbehavi
 
 async def test_an_error_envelope_sent_with_200_is_a_502(misbehaving):
     _, url = misbehaving
-    error = await call_misbehaving(url, "/error-with-200")
+    error = await failed_get(url, "/error-with-200")
     assert error.status_code == 502
     assert error.message == "cities answered 200 with an error: city 7 not found"
     assert error.error == {
@@ -219,11 +206,11 @@ async def test_an_error_envelope_sent_with_200_is_a_502(misbehaving):
 
 async def test_a_body_over_the_size_limit_is_a_502_and_is_not_read_whole(misbehaving):
     app, url = misbehaving
-    error = await call_misbehaving(url, "/declared-2mb", max_size=MB)
+    error = await failed_get(url, "/declared-2mb", max_size=MB)
     assert error.status_code == 502
     assert error.message == f"cities answered more than {MB} bytes (CLIENT_MAX_SIZE)"
     # Without a Content-Length the client stops reading past the limit and drops the connection.
-    error = await call_misbehaving(url, "/streamed-50mb", max_size=MB)
+    error = await failed_get(url, "/streamed-50mb", max_size=MB)
     assert error.status_code == 502 and "CLIENT_MAX_SIZE" in error.message
     await asyncio.wait_for(app.ctx.stream_done.wait(), 10)
     assert app.ctx.streamed < 25 * MB, f"the downstream could send {app.ctx.streamed} bytes"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from examples.conftest import running_services
-
 
 @pytest.fixture
 async def city_and_role(services):
@@ -112,8 +110,8 @@ async def test_unknown_city_keeps_the_downstream_404(services, city_and_role):
     assert body["message"] == "cities answered 404: city 999999 not found"
 
 
-async def test_downstreams_down_is_a_502_not_a_crash(example_tables):
-    async with running_services(example_tables, with_downstreams=False) as (users, _, _):
+async def test_downstreams_down_is_a_502_not_a_crash(example_tables, start_services):
+    async with start_services(example_tables, with_downstreams=False) as (users, _, _):
         status, created = await users.post(
             "/users", json={"name": "Solo", "age": 1, "city_id": 1, "role_id": 1}
         )

@@ -110,18 +110,6 @@ def test_renaming_a_models_table_brings_its_rows_sequence_and_records(dsn):
     assert migrations.apply(BookMigration, dsn).applied == 0
 
 
-def test_renaming_a_models_own_table_away_is_refused(dsn):
-    class BookMigration(MigrationModel):
-        _model = Books
-
-        @info(version="v1")
-        def migrate_v1(self):
-            migrate(self.rename_table("books", "volumes"))
-
-    with pytest.raises(MigrationError, match="own table away"):
-        migrations.apply(BookMigration, dsn)
-
-
 def test_on_a_fresh_table_the_helpers_converge_and_say_so(dsn):
     """The table is created from today's model, which already has what v1 adds."""
 
@@ -141,27 +129,35 @@ def test_on_a_fresh_table_the_helpers_converge_and_say_so(dsn):
     assert records(dsn, "books") == [("v1", None)]
 
 
-def test_rename_column_refuses_when_neither_column_exists(dsn):
+@pytest.mark.parametrize(
+    "operation, refusal",
+    [
+        pytest.param(
+            lambda m: m.rename_table("books", "volumes"),
+            "own table away",
+            id="renaming_a_models_own_table_away",
+        ),
+        pytest.param(
+            lambda m: m.rename_column("nope", "also_nope"),
+            "neither exists",
+            id="rename_column_when_neither_column_exists",
+        ),
+        pytest.param(
+            lambda m: m.add_column("author"),
+            "Books has no field 'author'; pass field=",
+            id="add_column_of_an_unknown_field",
+        ),
+    ],
+)
+def test_a_helper_refuses_what_it_cannot_do_with_a_clear_error(dsn, operation, refusal):
     class BookMigration(MigrationModel):
         _model = Books
 
         @info(version="v1")
         def migrate_v1(self):
-            migrate(self.rename_column("nope", "also_nope"))
+            migrate(operation(self))
 
-    with pytest.raises(MigrationError, match="neither exists"):
-        migrations.apply(BookMigration, dsn)
-
-
-def test_add_column_of_an_unknown_field_is_a_clear_error(dsn):
-    class BookMigration(MigrationModel):
-        _model = Books
-
-        @info(version="v1")
-        def migrate_v1(self):
-            migrate(self.add_column("author"))
-
-    with pytest.raises(MigrationError, match="Books has no field 'author'; pass field="):
+    with pytest.raises(MigrationError, match=refusal):
         migrations.apply(BookMigration, dsn)
 
 

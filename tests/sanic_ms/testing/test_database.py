@@ -4,18 +4,14 @@ a schema of the test's own that leaves nothing behind."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from sanic_ms.dsn import MissingDatabaseURL
 from sanic_ms.testing import server_url
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.sanic_ms.testing.support import REPO, run_pytest
 
 
 def test_server_url_without_database_url_says_so(monkeypatch):
@@ -36,14 +32,7 @@ def test_the_database_fixture_fails_with_one_line_naming_database_url(tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -p sanic_ms.testing\n")
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["PYTHONPATH"] = str(REPO)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_pytest(tmp_path, env)
     assert done.returncode != 0
     assert "DATABASE_URL is not set" in done.stdout
     assert "Traceback" not in done.stdout

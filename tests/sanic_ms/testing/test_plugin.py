@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from examples.users.models import Users
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.sanic_ms.testing.support import REPO, run_pytest
 
 # The plugin's `app` fixture serves this (a factory taking a settings dict).
 sanic_app = "examples.users.server:create_app"
@@ -96,14 +92,7 @@ def test_an_unmocked_call_in_a_test_fails_it_naming_method_and_url(tmp_path):
         )
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "LOG_LEVEL": "CRITICAL"}
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = run_pytest(tmp_path, env)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "1 failed" in run.stdout and "error" not in run.stdout.splitlines()[-1]
     assert re.search(r"no mock registered for downstream call GET http://\S+/roles/5", run.stdout)

@@ -109,6 +109,12 @@ def test_malformed_headers_start_a_new_trace_and_log_at_debug(headers, caplog):
     assert any("malformed" in r.getMessage() for r in caplog.records)
 
 
+def read_back(headers):
+    """What ``extract`` reads from injected ``headers``: trace, span, parent, sampled."""
+    back = extract(headers)
+    return back.trace_id, back.span_id, back.parent_id, back.sampled
+
+
 def test_inject_multi_round_trips():
     context = SpanContext(TRACE32, SPAN, PARENT, sampled=False)
     headers: dict[str, str] = {}
@@ -119,13 +125,7 @@ def test_inject_multi_round_trips():
         "X-B3-ParentSpanId": PARENT,
         "X-B3-Sampled": "0",
     }
-    back = extract(headers)
-    assert (back.trace_id, back.span_id, back.parent_id, back.sampled) == (
-        TRACE32,
-        SPAN,
-        PARENT,
-        False,
-    )
+    assert read_back(headers) == (TRACE32, SPAN, PARENT, False)
 
 
 def test_inject_debug_sends_flags_not_sampled():
@@ -138,13 +138,7 @@ def test_inject_single_round_trips():
     headers: dict[str, str] = {}
     inject_single(SpanContext(TRACE16, SPAN, PARENT, sampled=True), headers)
     assert headers == {"b3": f"{TRACE16}-{SPAN}-1-{PARENT}"}
-    back = extract(headers)
-    assert (back.trace_id, back.span_id, back.parent_id, back.sampled) == (
-        TRACE16,
-        SPAN,
-        PARENT,
-        True,
-    )
+    assert read_back(headers) == (TRACE16, SPAN, PARENT, True)
 
 
 def test_new_ids_are_lowercase_hex_of_the_right_width():
