@@ -14,21 +14,20 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from . import errors
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema.exceptions import ValidationError
 
 # RFC 3339, as the OpenAPI document promises (a timezone is required).
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-FORMATS = FormatChecker(formats=())
 
-
-@FORMATS.checks("date-time", raises=ValueError)
 def _is_date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -38,16 +37,37 @@ def _is_date_time(value: object) -> bool:
     return True
 
 
-@FORMATS.checks("date", raises=ValueError)
 def _is_date(value: object) -> bool:
     if not isinstance(value, str):
         return True
     return bool(_DATE.match(value)) and dt.date.fromisoformat(value) is not None
 
 
-@FORMATS.checks("uuid", raises=ValueError)
 def _is_uuid(value: object) -> bool:
     return not isinstance(value, str) or uuid.UUID(value) is not None
+
+
+@cache
+def _formats() -> FormatChecker:
+    """The formats a request is checked for: date-time, date and uuid, nothing else.
+
+    jsonschema is imported here, on the first validator an app builds, not when ``sanic_ms`` is
+    imported: by then ``create_app`` has run ``_startup.setup()``, which spares every process that
+    imports the framework the seconds of rfc3987-syntax's grammar (see ``sanic_ms._startup``).
+    """
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+    checker.checks("date-time", raises=ValueError)(_is_date_time)
+    checker.checks("date", raises=ValueError)(_is_date)
+    checker.checks("uuid", raises=ValueError)(_is_uuid)
+    return checker
+
+
+def _validator(schema: Any) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema, format_checker=_formats())
 
 
 def to_json_schema(schema: Any, components: dict[str, dict[str, Any]], _depth: int = 0) -> Any:
@@ -164,14 +184,8 @@ class RequestValidator:
     parameters: list[Parameter] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._body = (
-            Draft202012Validator(self.body, format_checker=FORMATS)
-            if self.body is not None
-            else None
-        )
-        self._params = [
-            (p, Draft202012Validator(p.schema, format_checker=FORMATS)) for p in self.parameters
-        ]
+        self._body = _validator(self.body) if self.body is not None else None
+        self._params = [(p, _validator(p.schema)) for p in self.parameters]
 
     def check(self, request: Any, parsed_body: Any) -> None:
         """Raise BadRequest naming every wrong parameter and body field."""

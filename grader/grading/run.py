@@ -34,10 +34,10 @@ KEY_SIZE = 32
 RECORD_KEYS = 4096  # records a run may sign (a lab makes a few hundred)
 HIDDEN_FOLDER = re.compile(r"hidden_[0-9a-f]{8}")
 # Installed pytest plugins a graded run does not load: locust's monkeypatches with gevent, and
-# schemathesis' and hypothesis' cost seconds per run; the labs use none of them. (Switched off on
+# schemathesis', hypothesis', faker's and anyio's cost seconds per run; the labs use none of them. (Switched off on
 # pytest's command line, not with PYTEST_DISABLE_PLUGIN_AUTOLOAD: a lab that starts pytest itself,
 # as lab 06 does, must get the environment a student has.)
-PLUGINS = ("no:locust", "no:schemathesis", "no:hypothesispytest")
+PLUGINS = ("no:locust", "no:schemathesis", "no:hypothesispytest", "no:faker", "no:anyio")
 
 
 @dataclass

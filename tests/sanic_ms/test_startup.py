@@ -21,10 +21,16 @@ PROBE = textwrap.dedent(
     import sanic_ms
     assert state() == before, (before, state())
     assert "rfc3987_syntax" not in sys.modules, "import edited sys.modules"
+    # jsonschema comes with the first validator, after create_app's fix: imported now, it would
+    # import rfc3987-syntax (seconds) before the fix could stop it.
+    assert "jsonschema" not in sys.modules, "import sanic_ms imported jsonschema"
     new = {name.partition(".")[0] for name in set(sys.modules) - modules}
     assert not new & {"grader", "examples", "labs", "bench"}, new
     sanic_ms.create_app("probe", {"DATABASE_URL": "postgresql://h/d"})
     assert sys.modules["rfc3987_syntax"] is None
+    from sanic_ms.validation import RequestValidator
+    RequestValidator(body={"type": "object"}).check(None, {})
+    assert sys.modules["rfc3987_syntax"] is None and "jsonschema" in sys.modules
     print("ok")
     """
 )
