@@ -99,7 +99,7 @@ class Request:
     private: Path  # a folder only the grader can open: the results file and log go here
     tmp: Path  # the run's HOME and TMPDIR, writable by the run's account
     limits: Limits
-    database_url: str | None = None
+    database_url: str | None = None  # the run's own database, made for it alone
     account: sandbox.Account | None = None
     net: str = "none"
     sentinels: Sentinels | None = None
@@ -174,7 +174,9 @@ def _env(request: Request, harness_dir: Path) -> dict[str, str]:
     if request.account is not None:
         env["USER"] = env["LOGNAME"] = request.account.name
     if request.database_url:
-        env["DATABASE_URL"] = request.database_url
+        # The run's own database (made for it ahead, dropped after): the labs' session fixture
+        # uses it as it is (TEST_DATABASE_URL) instead of creating and dropping one in the run.
+        env["DATABASE_URL"] = env["TEST_DATABASE_URL"] = request.database_url
     env.update(request.extra_env)
     return env
 
