@@ -119,5 +119,7 @@ async def client(
 ) -> AsyncIterator[AsyncAPIClient]:
     """``app`` served on a loopback port, with ``mock_services`` as its downstream services."""
     mock_services.install(app)
+    # Sanic's banner reads installed packages' versions at every server start: ~10 ms a test.
+    app.config.MOTD = False
     async with serve(app) as url, aiohttp.ClientSession() as session:
         yield AsyncAPIClient(app, url, session, mock_services)
