@@ -34,10 +34,10 @@ KEY_SIZE = 32
 RECORD_KEYS = 4096  # records a run may sign (a lab makes a few hundred)
 HIDDEN_FOLDER = re.compile(r"hidden_[0-9a-f]{8}")
 # Installed pytest plugins a graded run does not load: locust's monkeypatches with gevent, and
-# schemathesis' and hypothesis' cost seconds per run; the labs use none of them. (Switched off on
+# schemathesis', hypothesis', faker's and anyio's cost seconds per run; the labs use none of them. (Switched off on
 # pytest's command line, not with PYTEST_DISABLE_PLUGIN_AUTOLOAD: a lab that starts pytest itself,
 # as lab 06 does, must get the environment a student has.)
-PLUGINS = ("no:locust", "no:schemathesis", "no:hypothesispytest")
+PLUGINS = ("no:locust", "no:schemathesis", "no:hypothesispytest", "no:faker", "no:anyio")
 
 
 @dataclass
@@ -99,7 +99,7 @@ class Request:
     private: Path  # a folder only the grader can open: the results file and log go here
     tmp: Path  # the run's HOME and TMPDIR, writable by the run's account
     limits: Limits
-    database_url: str | None = None
+    database_url: str | None = None  # the run's own database, made for it alone
     account: sandbox.Account | None = None
     net: str = "none"
     sentinels: Sentinels | None = None
@@ -174,7 +174,9 @@ def _env(request: Request, harness_dir: Path) -> dict[str, str]:
     if request.account is not None:
         env["USER"] = env["LOGNAME"] = request.account.name
     if request.database_url:
-        env["DATABASE_URL"] = request.database_url
+        # The run's own database (made for it ahead, dropped after): the labs' session fixture
+        # uses it as it is (TEST_DATABASE_URL) instead of creating and dropping one in the run.
+        env["DATABASE_URL"] = env["TEST_DATABASE_URL"] = request.database_url
     env.update(request.extra_env)
     return env
 

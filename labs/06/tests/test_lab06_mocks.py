@@ -16,6 +16,7 @@ import pytest
 from yarl import URL
 
 from sanic_ms import create_app
+from sanic_ms.testing.database import own_schema
 
 import users_variants  # this folder is on sys.path (pytest prepends it)
 from users_variants import VARIANTS
@@ -150,27 +151,32 @@ _SUITES: dict[tuple[str, int], tuple[dict, str]] = {}  # (suite's sha256, task) 
 
 
 @pytest.fixture
-def suite_runs(request, student):
+def suite_runs(request, student, database_url):
     """Run the student's check_users.py tests of this task against the real users service and
     every variant of that task; once per session for the same file.
 
     In this process (a nested pytest session, as pytester does): a child process would pay
-    pytest's start-up again. Results come back through the plugin's JSON file.
+    pytest's start-up again. Results come back through the plugin's JSON file. The nested session's
+    database is a fresh schema of this session's (TEST_DATABASE_URL): as empty as a new database,
+    without the seconds of creating and dropping one.
     """
     task = request.node.get_closest_marker("task").args[0]
     suite = student.path("check_users.py")
     key = (hashlib.sha256(suite.read_bytes()).hexdigest(), task)
     if key not in _SUITES:
-        _SUITES[key] = run_suite(suite, task)
+        with own_schema(database_url, prefix="users_suite") as dsn:
+            _SUITES[key] = run_suite(suite, task, dsn)
     return _SUITES[key]
 
 
-def run_suite(suite, task):
+def run_suite(suite, task, database_url):
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "results.json"
-        saved = {name: os.environ.get(name) for name in ("USERS_VARIANT_RESULTS", "USERS_VARIANT_TASK")}
+        names = ("USERS_VARIANT_RESULTS", "USERS_VARIANT_TASK", "TEST_DATABASE_URL")
+        saved = {name: os.environ.get(name) for name in names}
         os.environ["USERS_VARIANT_RESULTS"] = str(out)
         os.environ["USERS_VARIANT_TASK"] = str(task)
+        os.environ["TEST_DATABASE_URL"] = database_url
         try:
             code = pytest.main(
                 [str(suite), "-q", "-s", "-p", "no:cacheprovider", "--timeout", "15", "--import-mode=importlib"]

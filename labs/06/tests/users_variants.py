@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import hashlib
 import inspect
 import json
@@ -380,22 +381,31 @@ _RAN: dict[tuple[str, str, str], tuple[str, int | None, str, str]] = {}
 _CACHED = pytest.StashKey[bool]()
 
 
+@functools.lru_cache(maxsize=16)
+def _rest_digest(source: str) -> str:
+    """The digest of a module's code but its test functions (parsed once per distinct source)."""
+    tree = ast.parse(source)
+    rest = [
+        ast.get_source_segment(source, node) or ""
+        for node in tree.body
+        if not (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.name.startswith("test")
+        )
+    ]
+    return hashlib.sha256("\n".join(rest).encode()).hexdigest()
+
+
 def _code_key(item: pytest.Item, variant: str) -> tuple[str, str, str] | None:
     function = getattr(item, "function", None)
     if function is None:
         return None
     try:
         source = Path(item.path).read_text()
-        tree = ast.parse(source)
+        digest = _rest_digest(source)
         own = inspect.getsource(function)
     except (OSError, SyntaxError, TypeError):
         return None
-    rest = [
-        ast.get_source_segment(source, node) or ""
-        for node in tree.body
-        if not (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"))
-    ]
-    digest = hashlib.sha256("\n".join(rest).encode()).hexdigest()
     return hashlib.sha256(own.encode()).hexdigest(), digest, variant
 
 
