@@ -63,14 +63,7 @@ def test_test_database_url_is_the_session_database_as_it_is(tmp_path, database_u
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -p sanic_ms.testing\n")
     env = {**os.environ, "TEST_DATABASE_URL": database_url, "DATABASE_URL": "postgresql://x/y"}
     env["PYTHONPATH"] = str(REPO)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_pytest(tmp_path, env)
     assert done.returncode == 0, done.stdout
     with psycopg.connect(database_url, autocommit=True) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,), "the given database was kept"
