@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 
 import asyncpg
 
@@ -17,7 +18,7 @@ _exit_hook = False  # whether _drop_left_over is registered to run when the kern
 
 
 async def database(prefix: str, *, tables: bool = False, rows: bool = False) -> str:
-    """A new empty database named ``<prefix>_<random>`` on the resolved server; returns its DSN.
+    """A new empty database named ``<prefix>[tag]_<random>`` on the resolved server; its DSN.
 
     ``tables=True`` creates the example services' tables; ``rows=True`` also adds the demo's rows
     (cities Shanghai and Lisbon, roles admin and student, user 1 Ada in Lisbon, an admin).
@@ -27,7 +28,9 @@ async def database(prefix: str, *, tables: bool = False, rows: bool = False) -> 
     if not _exit_hook:  # at the first database, not at import: importing is free
         atexit.register(_drop_left_over)
         _exit_hook = True
-    dsn = await postgres.create_database(prefix)
+    # NOTEBOOK_DB_TAG (a test run sets one) marks this run's databases apart from any other
+    # notebook's on the same server: nb01<tag>_<random>.
+    dsn = await postgres.create_database(prefix + os.environ.get("NOTEBOOK_DB_TAG", ""))
     _databases.append(dsn)
     if tables or rows:
         conn = await asyncpg.connect(dsn)
