@@ -36,17 +36,16 @@ def _remember_error_formats() -> None:
     guess = RouteMixin._determine_error_format
     if getattr(guess, "remembered", False):
         return
-    known: dict[tuple[str, int, CodeType], str] = {}
+    known: dict[CodeType, str] = {}
 
     def remembered(self: RouteMixin, handler: Any) -> str:
         # Sanic reads the source of what inspect.getsource unwraps to: key on that code.
         code = getattr(inspect.unwrap(handler), "__code__", None)
         if not isinstance(code, CodeType):
             return guess(self, handler)
-        key = (code.co_filename, code.co_firstlineno, code)
-        if key not in known:
-            known[key] = guess(self, handler)
-        return known[key]
+        if code not in known:
+            known[code] = guess(self, handler)
+        return known[code]
 
     remembered.remembered = True  # type: ignore[attr-defined]
     RouteMixin._determine_error_format = remembered  # type: ignore[method-assign]

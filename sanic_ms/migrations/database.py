@@ -8,17 +8,16 @@ import peewee
 from playhouse.postgres_ext import Psycopg3Database
 
 from sanic_ms import settings
-from sanic_ms.dsn import MissingDatabaseURL
+from sanic_ms.dsn import database_url
 
 
 def dsn_from_settings() -> str:
-    """``DATABASE_URL`` from the environment (as apps read it), or a clear error."""
-    dsn: str | None = settings.load().get("DATABASE_URL")
-    if not dsn:
-        raise MissingDatabaseURL(
-            "migrations", "or pass the DSN: python -m sanic_ms migrate --dsn URL"
-        )
-    return dsn
+    """``DATABASE_URL`` as apps read it (the environment over the defaults), or a clear error."""
+    return database_url(
+        "migrations",
+        "or pass the DSN: python -m sanic_ms migrate --dsn URL",
+        environ=settings.load(),
+    )
 
 
 def connect(dsn: str | None = None) -> peewee.PostgresqlDatabase:
