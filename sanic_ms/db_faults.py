@@ -103,6 +103,13 @@ def translate(exc: BaseException) -> BaseException:
         )
     if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
         return _violation(exc)
+    if isinstance(exc, (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError)):
+        # The schema is behind the code (a fresh database, a migration not applied yet): the
+        # service cannot answer until someone migrates, which is not the client's doing.
+        return errors.ServiceUnavailable(
+            f"The database is not ready: {exc}",
+            {"hint": "apply the migrations: python -m sanic_ms migrate MODULE (make migrate)"},
+        )
     if isinstance(exc, asyncpg.exceptions.DataError):
         return errors.BadRequest("Invalid value for the database", {"reason": str(exc)})
     return exc

@@ -90,6 +90,14 @@ async def test_constraint_violation_is_a_409_naming_the_constraint(db):
     assert caught.value.error["constraint"] == "items_name_key"
 
 
+async def test_a_table_not_migrated_yet_is_a_503_saying_to_migrate(db):
+    with pytest.raises(errors.ServiceUnavailable) as caught:
+        async with db.acquire() as conn:
+            await conn.fetch("SELECT id FROM never_migrated")
+    assert 'relation "never_migrated" does not exist' in caught.value.message
+    assert "migrate" in caught.value.error["hint"]
+
+
 async def test_pool_exhaustion_waits_then_answers_503(database_url):
     database = await Database(database_url, max_size=1, acquire_timeout=0.2).connect()
     try:
