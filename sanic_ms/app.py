@@ -12,7 +12,7 @@ from typing import Any
 from sanic import Sanic
 from sanic.config import Config
 
-from . import _startup, middleware, tracing
+from . import _startup, gc_tuning, middleware, tracing
 from . import settings as default_settings
 from .client import Client, Clients, SessionFactory, session_factory_of, use_session_factory
 from .db import Database
@@ -89,11 +89,15 @@ def create_app(
 
     @app.after_server_start
     async def _started(app: Sanic[Config, SimpleNamespace]) -> None:
+        app.ctx.gc_tuned = gc_tuning.tune(app.config.GC_THRESHOLD)  # collect less often
         # One line per worker process: how a supervisor (or a test) knows each one is up.
         log.info("%s serving on %s", app.name, app.serve_location, extra={"pid": os.getpid()})
 
     @app.after_server_stop
     async def _stop(app: Sanic[Config, SimpleNamespace]) -> None:
+        if getattr(app.ctx, "gc_tuned", False):
+            app.ctx.gc_tuned = False
+            gc_tuning.release()
         clients = getattr(app.ctx, "clients", None)
         if clients is not None:
             await clients.close()

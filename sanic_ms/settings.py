@@ -55,6 +55,11 @@ REQUEST_MAX_SIZE = 1_000_000  # bytes; larger bodies get 413
 # recursion limit (1000): validating a body recurses once per level.
 JSON_MAX_DEPTH = 32
 
+# The garbage collector: collect young objects every GC_THRESHOLD net allocations instead of
+# Python's 700 (0: leave it as Python set it). See sanic_ms.gc_tuning: with spans queued for
+# their batch, Python's default cost about 4 % of a traced worker's CPU.
+GC_THRESHOLD = 20_000
+
 # Logging.
 LOG_CONFIG = str(Path(__file__).with_name("logging.yml"))
 LOG_LEVEL = "INFO"
