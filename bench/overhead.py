@@ -5,7 +5,8 @@ worker unless named otherwise, all driven by the same load generator (wrk when i
 locust ``FastHttpUser``) on 127.0.0.1:
 
 * ``bare``: Sanic + a raw asyncpg pool;
-* ``framework``: ``sanic_ms`` with the envelope and a JSON log line per request;
+* ``envelope``: ``sanic_ms`` with the envelope and its database layer, nothing logged or traced;
+* ``framework``: + a JSON log line per request;
 * ``traced``: + tracing at 100%, spans posted to a local collector (``python -m
   sanic_ms.tracing.collector --max-traces 0``, count-only): the full stack;
 * ``collector_down``: the same with nothing listening at ``ZIPKIN_URL``;
@@ -55,6 +56,7 @@ from bench.processes import (
 # app -> (file in bench/, factory, worker processes)
 FACTORY = {
     "bare": ("overhead_apps.py", "bare", 1),
+    "envelope": ("overhead_apps.py", "envelope", 1),
     "framework": ("overhead_apps.py", "framework", 1),
     "traced": ("overhead_apps.py", "traced", 1),
     "collector_down": ("overhead_apps.py", "traced", 1),

@@ -4,8 +4,9 @@ Overhead (same two endpoints on each: ``GET /hello`` a small JSON, ``GET /row/<i
 ``bench_rows`` by primary key through the pool):
 
 * ``bare``: Sanic and a raw asyncpg pool, nothing else;
-* ``framework``: ``sanic_ms.create_app`` (envelope, error handler, CORS) with ``@logger`` on each
-  handler, so one JSON log line per request; tracing off;
+* ``envelope``: ``sanic_ms.create_app`` (envelope, error handler, CORS, the database layer),
+  no log line, tracing off: the pipeline alone;
+* ``framework``: the same with ``@logger`` on each handler, so one JSON log line per request;
 * ``traced``: the same with tracing on at 100% sampling, reporting to ``ZIPKIN_URL`` (the runner
   points it at ``python -m sanic_ms.tracing.collector --max-traces 0``, or at a closed port for "collector down").
 
@@ -63,12 +64,10 @@ def bare() -> Sanic:
     return app
 
 
-@logger(type="handler", category="bench", description="hello")
 async def hello(request: Request):
     return {"hello": "world"}
 
 
-@logger(type="handler", category="bench", description="one row by primary key")
 async def row(request: Request, id: int):
     async with request.app.ctx.db.acquire(request) as conn:
         record = await conn.fetchrow(ROW_QUERY, id)
@@ -77,7 +76,12 @@ async def row(request: Request, id: int):
     return record
 
 
-def _sanic_ms_app(name: str, tracing: bool) -> Sanic:
+# The same handlers with one JSON log line per call.
+logged_hello = logger(type="handler", category="bench", description="hello")(hello)
+logged_row = logger(type="handler", category="bench", description="one row by primary key")(row)
+
+
+def _sanic_ms_app(name: str, tracing: bool, logged: bool = True) -> Sanic:
     app = sanic_ms.create_app(
         name,
         {
@@ -89,9 +93,13 @@ def _sanic_ms_app(name: str, tracing: bool) -> Sanic:
             "TRACING_FLUSH_TIMEOUT": 1.0,
         },
     )
-    app.add_route(hello, "/hello")
-    app.add_route(row, "/row/<id:int>")
+    app.add_route(logged_hello if logged else hello, "/hello")
+    app.add_route(logged_row if logged else row, "/row/<id:int>")
     return app
+
+
+def envelope() -> Sanic:
+    return _sanic_ms_app("envelope", tracing=False, logged=False)
 
 
 def framework() -> Sanic:

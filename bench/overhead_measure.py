@@ -17,7 +17,7 @@ from bench import machine
 from bench.processes import REPO_ROOT, die_with_parent, python
 
 APPS = (
-    "bare", "framework", "traced", "collector_down", "traced_2w",
+    "bare", "envelope", "framework", "traced", "collector_down", "traced_2w",
     "fastapi_bare", "fastapi_otel", "litestar_bare",
 )  # fmt: skip
 ENDPOINTS = {"hello": "/hello", "row": "/row/1"}

@@ -60,6 +60,63 @@ def overhead_table(chosen: dict[tuple[str, str], Measure]) -> str:
     return "\n".join(lines)
 
 
+# Each convenience's cost: the CPU µs per request one app adds over the app below it on the ladder
+# bare -> envelope -> framework -> traced; on ``row`` minus the same step on ``hello`` for the
+# parts only ``row`` has (its database layer, its query span).
+COSTS = (
+    ("pipeline and envelope (`create_app`: routing wrapper, envelope, error handler)",
+     "envelope", "bare", "hello"),
+    ("database layer (`db.acquire`, budget and timeouts, records as dicts)",
+     "envelope", "bare", "row-hello"),
+    ("one JSON log line (`@logger`: `logging` + python-json-logger)",
+     "framework", "envelope", "both"),
+    ("SERVER span (B3 extract, start, finish) and its reporting",
+     "traced", "framework", "hello"),
+    ("CLIENT span of the query and its reporting",
+     "traced", "framework", "row-hello"),
+)  # fmt: skip
+
+
+def _cpu(chosen: dict[tuple[str, str], Measure], app: str, endpoint: str) -> float:
+    m = chosen.get((app, endpoint))
+    return m.cpu_us if m is not None else float("nan")
+
+
+def cost_table(chosen: dict[tuple[str, str], Measure]) -> str:
+    """Where a full-stack request's extra CPU goes, and the budget the 0.60 goal leaves."""
+    lines = [
+        "| what the full stack adds to bare Sanic | hello µs | row µs |",
+        "|---|---:|---:|",
+    ]
+
+    def step(top: str, bottom: str, endpoint: str) -> float:
+        return _cpu(chosen, top, endpoint) - _cpu(chosen, bottom, endpoint)
+
+    for name, top, bottom, where in COSTS:
+        hello, row = step(top, bottom, "hello"), step(top, bottom, "row")
+        if where == "hello":
+            cells = (hello, float("nan"))
+        elif where == "row-hello":
+            cells = (float("nan"), row - hello)
+        else:
+            cells = (hello, row)
+        lines.append(f"| {name} | {_num(cells[0])} | {_num(cells[1])} |")
+    total = (step("traced", "bare", "hello"), step("traced", "bare", "row"))
+    lines.append(f"| **all of it** (full stack - bare) | {_num(total[0])} | {_num(total[1])} |")
+    bare = (_cpu(chosen, "bare", "hello"), _cpu(chosen, "bare", "row"))
+    lines.append(f"| bare Sanic's own request | {_num(bare[0])} | {_num(bare[1])} |")
+    # full / bare >= 0.60 by CPU  <=>  extra <= bare * (1 / 0.60 - 1)
+    budget = tuple(b * (1 / RATIO_GOALS[0][4] - 1) for b in bare)
+    lines.append(
+        f"| budget for all of it at 0.60 of bare | {_num(budget[0])} | {_num(budget[1])} |"
+    )
+    return "\n".join(lines)
+
+
+def _num(value: float) -> str:
+    return "—" if value != value else f"{value:.0f}"  # nan: not measured or not applicable
+
+
 def goal_lines(chosen: dict[tuple[str, str], Measure], e2e: list[Measure]) -> list[str]:
     lines = []
     for name, numerator, denominator, endpoints, goal in RATIO_GOALS:
@@ -149,6 +206,12 @@ def render(
         "(bare's CPU per request / the app's) is the steadier estimate of the req/s ratio.",
         "",
         f"Tracing: {tracing_line(tracing)}.",
+        "",
+        "Where the time goes, by CPU µs per request of this run (each line: one app minus the "
+        "one below it on the ladder bare → envelope → framework → traced; a part only `row` "
+        "has: its step on `row` minus the same step on `hello`):",
+        "",
+        cost_table(chosen),
         "",
     ]
     if e2e:

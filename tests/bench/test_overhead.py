@@ -11,7 +11,8 @@ import subprocess
 
 import pytest
 
-from bench import benchmarks_md, overhead_measure
+from bench import benchmarks_md, overhead_measure, overhead_report
+from bench.overhead_measure import Measure
 from bench.processes import REPO_ROOT, python
 
 WRK_OK = """\
@@ -65,6 +66,41 @@ def test_wrk_non_2xx_and_socket_errors_count_as_errors():
 def test_wrk_output_without_numbers_is_an_error_not_a_zero():
     with pytest.raises(ValueError, match="wrk output has no"):
         overhead_measure.parse_wrk("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+def _measured(cpu_us: dict[tuple[str, str], float]) -> dict[tuple[str, str], Measure]:
+    return {
+        (app, endpoint): Measure(app, endpoint, "wrk", 50, 8.0, 1000, 0, 1e6 / us, 1.0, 2.0, 0, us)
+        for (app, endpoint), us in cpu_us.items()
+    }
+
+
+def test_the_cost_table_splits_the_extra_cpu_along_the_ladder():
+    cpu = {
+        ("bare", "hello"): 30, ("envelope", "hello"): 32, ("framework", "hello"): 57,
+        ("traced", "hello"): 77,
+        ("bare", "row"): 70, ("envelope", "row"): 90, ("framework", "row"): 115,
+        ("traced", "row"): 160,
+    }  # fmt: skip
+    table = overhead_report.cost_table(_measured(cpu)).splitlines()
+
+    def cells(start: str) -> list[str]:
+        (line,) = [line for line in table if line.startswith(f"| {start}")]
+        return [cell.strip() for cell in line.strip("|").split("|")][1:]
+
+    assert cells("pipeline") == ["2", "—"]
+    assert cells("database layer") == ["—", "18"]  # (90 - 70) - (32 - 30)
+    assert cells("one JSON log line") == ["25", "25"]
+    assert cells("SERVER span") == ["20", "—"]
+    assert cells("CLIENT span") == ["—", "25"]  # (160 - 115) - (77 - 57)
+    assert cells("**all of it**") == ["47", "90"]
+    assert cells("budget") == ["20", "47"]  # bare * (1 / 0.6 - 1)
+
+
+def test_an_app_missing_from_the_run_leaves_its_costs_blank():
+    table = overhead_report.cost_table(_measured({("bare", "hello"): 30, ("traced", "hello"): 80}))
+    assert "| one JSON log line (`@logger`: `logging` + python-json-logger) | — | — |" in table
+    assert "| **all of it** (full stack - bare) | 50 | — |" in table
 
 
 def test_benchmarks_md_keeps_the_hand_written_text(tmp_path):
@@ -165,5 +201,7 @@ def test_results_table_states_generator_ratios_and_goals(short_run):
     assert "Load generator: **" in text
     assert "| hello | bare |" in text
     assert "| row | collector_down |" in text
+    assert "| row | envelope |" in text
+    assert "| one JSON log line" in text and "| budget for all of it at 0.60 of bare |" in text
     assert "full stack" in text
     assert "parallel p50" in text
