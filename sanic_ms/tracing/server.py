@@ -45,8 +45,12 @@ def server_span_name(request: Request) -> str:
     return name
 
 
-async def start_server_span(request: Request) -> None:
-    """Request middleware: the SERVER span, child of the caller's context if it sent one."""
+def start_server_span(request: Request) -> None:
+    """Request middleware: the SERVER span, child of the caller's context if it sent one.
+
+    A plain function, like ``finish_server_span``: neither waits for anything, and Sanic calls a
+    middleware that returns no awaitable without making and running a coroutine for it.
+    """
     tracer = request.app.ctx.tracer
     path = request.path  # a property that decodes the URL each time it is read
     if tracer is None or path.startswith("/_tracing/"):
@@ -62,7 +66,7 @@ async def start_server_span(request: Request) -> None:
     request.ctx.trace_scope = ACTIVE.activate(span, False)
 
 
-async def finish_server_span(request: Request, response: BaseHTTPResponse) -> None:
+def finish_server_span(request: Request, response: BaseHTTPResponse) -> None:
     """Response middleware (runs last): status tags, then finish the SERVER span."""
     scope = getattr(request.ctx, "trace_scope", None)
     if scope is None or getattr(request.ctx, "trace_finished", False):
