@@ -92,6 +92,39 @@ async def prepare_database() -> str:
     return dsn
 
 
+E2E_POOL_SIZE = 2  # per end-to-end service: each request holds its connection for one query
+
+
+def connections_needed(e2e: bool) -> int:
+    """Connections the run's pools can hold at once: every app's, per worker, and end to end."""
+    from bench.overhead_apps import POOL_SIZE
+
+    apps = sum(POOL_SIZE * workers for _, _, workers in (FACTORY[app] for app in APPS))
+    return apps + (3 * E2E_POOL_SIZE if e2e else 0)
+
+
+async def check_connections(dsn: str, needed: int) -> None:
+    """Refuse to start when PostgreSQL cannot give every pool its connections.
+
+    Short of them, the last apps measured would answer errors (too many clients), and their rows
+    would compare a failing app with working ones.
+    """
+    conn = await asyncpg.connect(dsn)
+    try:
+        free = await conn.fetchval(
+            "SELECT current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int"
+            " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+        )
+    finally:
+        await conn.close()
+    if free < needed:
+        raise SystemExit(
+            f"make bench needs {needed} PostgreSQL connections at once and the server has {free} "
+            "free: close other clients (a test run, a notebook) or raise max_connections"
+        )
+
+
 # --- runs ---------------------------------------------------------------------------------------
 
 
@@ -135,13 +168,13 @@ def plan(dsn: str, args: argparse.Namespace, out: Path) -> Setup:
     if args.no_e2e:
         return Setup(servers, apps, sink, None)
     ports = {name: free_port() for name in ("cities", "roles", "users")}
-    # Small pools: the apps above already hold up to 90 of PostgreSQL's default 100 connections,
-    # and each e2e request holds its connection only for one query, never across the 50 ms calls.
+    # Small pools: the apps above hold most of PostgreSQL's default 100 connections, and each e2e
+    # request holds its connection only for one query, never across the 50 ms calls.
     base = {
         "DATABASE_URL": dsn,
         "E2E_DELAY": repr(args.e2e_delay_ms / 1000),
         "ZIPKIN_URL": sink,
-        "DB_MAX_SIZE": "2",
+        "DB_MAX_SIZE": str(E2E_POOL_SIZE),
     }
     users = f"http://{HOST}:{ports['users']}"
     users_env = {
@@ -260,6 +293,7 @@ def main(argv: list[str] | None = None) -> str:
         print(f"bench: load generator {gen.name}", flush=True)
         dsn = asyncio.run(prepare_database())
         try:
+            asyncio.run(check_connections(dsn, connections_needed(not args.no_e2e)))
             setup = plan(dsn, args, out)
             with running_all(setup.servers) as processes:
                 # setup.servers: the sink, then one per app in APPS order.

@@ -117,6 +117,16 @@ def _num(value: float) -> str:
     return "—" if value != value else f"{value:.0f}"  # nan: not measured or not applicable
 
 
+def _verdict(met: bool, *measures: Measure) -> str:
+    """met / MISSED, unless a run behind the number answered errors: then it proves nothing."""
+    failed = [m for m in measures if m.errors]
+    if failed:
+        return "NOT MEASURED: " + ", ".join(
+            f"{m.app} {m.endpoint} answered {m.errors:,} errors" for m in failed
+        )
+    return "met" if met else "MISSED"
+
+
 def goal_lines(chosen: dict[tuple[str, str], Measure], e2e: list[Measure]) -> list[str]:
     lines = []
     for name, numerator, denominator, endpoints, goal in RATIO_GOALS:
@@ -126,7 +136,7 @@ def goal_lines(chosen: dict[tuple[str, str], Measure], e2e: list[Measure]) -> li
                 ratio = top.rps / bottom.rps
                 lines.append(
                     f"- `{endpoint}`: {name} = {ratio:.2f} (goal ≥ {goal:.2f}): "
-                    f"{'met' if ratio >= goal else 'MISSED'}"
+                    f"{_verdict(ratio >= goal, top, bottom)}"
                 )
     for endpoint in ENDPOINTS:
         one, two = chosen.get(("traced", endpoint)), chosen.get(("traced_2w", endpoint))
@@ -142,13 +152,13 @@ def goal_lines(chosen: dict[tuple[str, str], Measure], e2e: list[Measure]) -> li
             lines.append(
                 f"- `{endpoint}`: collector-down p99 {down.p99_ms:.2f} ms = {ratio:.2f}x "
                 f"collector-up {up.p99_ms:.2f} ms (goal ≤ {P99_GOAL}x): "
-                f"{'met' if ratio <= P99_GOAL else 'MISSED'}"
+                f"{_verdict(ratio <= P99_GOAL, up, down)}"
             )
     for parallel in (m for m in e2e if m.endpoint == "parallel"):
         lines.append(
             f"- end to end, {parallel.connections} connection(s): parallel p50 "
             f"{parallel.p50_ms:.1f} ms (goal ≤ {E2E_P50_GOAL_MS:.0f} ms): "
-            f"{'met' if parallel.p50_ms <= E2E_P50_GOAL_MS else 'MISSED'}"
+            f"{_verdict(parallel.p50_ms <= E2E_P50_GOAL_MS, parallel)}"
         )
     return lines
 

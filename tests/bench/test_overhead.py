@@ -103,6 +103,26 @@ def test_an_app_missing_from_the_run_leaves_its_costs_blank():
     assert "| **all of it** (full stack - bare) | 50 | — |" in table
 
 
+def test_a_goal_whose_run_answered_errors_is_neither_met_nor_missed():
+    chosen = _measured({("traced", "row"): 100, ("litestar_bare", "row"): 300})
+    chosen[("litestar_bare", "row")].errors = 5047  # e.g. PostgreSQL out of connections
+    (line,) = [line for line in overhead_report.goal_lines(chosen, []) if "Litestar" in line]
+    assert line.endswith("NOT MEASURED: litestar_bare row answered 5,047 errors"), line
+    chosen[("litestar_bare", "row")].errors = 0
+    (line,) = [line for line in overhead_report.goal_lines(chosen, []) if "Litestar" in line]
+    assert line.endswith(": met"), line
+
+
+def test_the_run_needs_a_connection_per_pool_slot_of_every_app_and_service():
+    from bench.overhead import FACTORY, connections_needed
+    from bench.overhead_apps import POOL_SIZE
+
+    workers = sum(FACTORY[app][2] for app in overhead_measure.APPS)
+    assert connections_needed(e2e=False) == POOL_SIZE * workers
+    assert connections_needed(e2e=True) == POOL_SIZE * workers + 6
+    assert connections_needed(e2e=True) <= 97  # PostgreSQL's default 100, 3 reserved
+
+
 def test_benchmarks_md_keeps_the_hand_written_text(tmp_path):
     begin, end = benchmarks_md.markers("make bench")
     path = tmp_path / "BENCHMARKS.md"
@@ -205,3 +225,11 @@ def test_results_table_states_generator_ratios_and_goals(short_run):
     assert "| one JSON log line" in text and "| budget for all of it at 0.60 of bare |" in text
     assert "full stack" in text
     assert "parallel p50" in text
+
+
+async def test_a_server_short_of_connections_is_refused_before_anything_starts(database_url):
+    from bench.overhead import check_connections
+
+    await check_connections(database_url, 1)  # this server has at least one to spare
+    with pytest.raises(SystemExit, match="needs 100000 PostgreSQL connections at once"):
+        await check_connections(database_url, 100_000)
