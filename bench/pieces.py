@@ -8,6 +8,8 @@ asyncpg and the load), so read these as floors: a piece that alone is over the b
 
 * ``log line``: one call of an ``@logger`` coroutine, its line formatted by ``logging.yml``
   (python-json-logger with orjson) and written to /dev/null;
+* ``log.info, no fields``: ``logging.getLogger("sanic_ms").info("d")``, the same formatter: the
+  least a line through ``logging.yml`` costs;
 * ``log line, plain formatter``: the same call through stdlib ``logging`` with a ``%``-style
   formatter: what ``logging`` itself costs, before any JSON;
 * ``orjson line, no logging``: the same fields put in a dict, serialised and written: the floor;
@@ -73,7 +75,12 @@ def _log_pieces(sink: Any) -> dict[str, Callable[[], Any]]:
         sink.write(orjson.dumps(line).decode() + "\n")
         sink.flush()
 
-    return {"log line": lambda: _drive(row()), "orjson line, no logging": orjson_line}
+    bare = logging.getLogger("sanic_ms")
+    return {
+        "log line": lambda: _drive(row()),
+        "log.info, no fields": lambda: bare.info("d"),
+        "orjson line, no logging": orjson_line,
+    }
 
 
 def _plain_formatter(sink: Any) -> None:
@@ -125,6 +132,7 @@ def measure(count: int, repeats: int) -> dict[str, float]:
         try:
             pieces = _log_pieces(sink)
             results["log line"] = best_us(pieces["log line"], count, repeats)
+            results["log.info, no fields"] = best_us(pieces["log.info, no fields"], count, repeats)
             _plain_formatter(sink)
             results["log line, plain formatter"] = best_us(pieces["log line"], count, repeats)
             results["orjson line, no logging"] = best_us(

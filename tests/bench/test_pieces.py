@@ -8,6 +8,7 @@ from bench.processes import REPO_ROOT, python
 
 PIECES = (
     "log line",
+    "log.info, no fields",
     "log line, plain formatter",
     "orjson line, no logging",
     "SERVER span",
