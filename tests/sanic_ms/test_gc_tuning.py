@@ -20,7 +20,7 @@ def thresholds():
 
 
 def test_tune_raises_only_the_young_threshold_and_release_puts_it_back(thresholds):
-    young, older, oldest = thresholds
+    _, older, oldest = thresholds
     assert gc_tuning.tune(20_000)
     assert gc.get_threshold() == (20_000, older, oldest)
     gc_tuning.release()
