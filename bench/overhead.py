@@ -41,7 +41,7 @@ import asyncpg
 
 from bench import benchmarks_md, machine
 from bench.overhead_measure import APPS, ENDPOINTS, Generator, Measure
-from bench.overhead_report import best, render, write_csv
+from bench.overhead_report import best, lowest_p99, render, write_csv
 from bench.processes import (
     HOST,
     REPO_ROOT,
@@ -304,7 +304,9 @@ def main(argv: list[str] | None = None) -> str:
         finally:
             asyncio.run(drop_database(dsn))
     chosen = best(measures)
-    section = render(chosen, e2e, tracing, args, gen, info, command.strip())
+    section = render(
+        chosen, e2e, tracing, args, gen, info, command.strip(), p99=lowest_p99(measures)
+    )
     write_csv(measures, out / "summary.csv")
     write_csv(e2e, out / "e2e.csv")
     (out / "results.md").write_text(f"# make bench\n\n{section}")

@@ -34,6 +34,17 @@ def best(measures: list[Measure]) -> dict[tuple[str, str], Measure]:
     return chosen
 
 
+def lowest_p99(measures: list[Measure]) -> dict[tuple[str, str], Measure]:
+    """Per (app, endpoint), the round with the lowest p99: for the p99 goal, as ``best`` is for
+    req/s (a p99 of a few ms moves by a millisecond between rounds; noise only ever adds to it)."""
+    chosen: dict[tuple[str, str], Measure] = {}
+    for m in measures:
+        key = (m.app, m.endpoint)
+        if key not in chosen or m.p99_ms < chosen[key].p99_ms:
+            chosen[key] = m
+    return chosen
+
+
 PEER = "fastapi_otel"  # the usual observable choice: the second yardstick beside bare Sanic
 
 
@@ -127,7 +138,13 @@ def _verdict(met: bool, *measures: Measure) -> str:
     return "met" if met else "MISSED"
 
 
-def goal_lines(chosen: dict[tuple[str, str], Measure], e2e: list[Measure]) -> list[str]:
+def goal_lines(
+    chosen: dict[tuple[str, str], Measure],
+    e2e: list[Measure],
+    p99: dict[tuple[str, str], Measure] | None = None,
+) -> list[str]:
+    """The goals, met or MISSED; ``p99``: the rounds the p99 goal compares (default: ``chosen``)."""
+    p99 = chosen if p99 is None else p99
     lines = []
     for name, numerator, denominator, endpoints, goal in RATIO_GOALS:
         for endpoint in endpoints:
@@ -146,12 +163,13 @@ def goal_lines(chosen: dict[tuple[str, str], Measure], e2e: list[Measure]) -> li
                 "(what one 2-core box gives, load generator included)"
             )
     for endpoint in ENDPOINTS:
-        up, down = chosen.get(("traced", endpoint)), chosen.get(("collector_down", endpoint))
+        up, down = p99.get(("traced", endpoint)), p99.get(("collector_down", endpoint))
         if up and down and up.p99_ms:
             ratio = down.p99_ms / up.p99_ms
             lines.append(
                 f"- `{endpoint}`: collector-down p99 {down.p99_ms:.2f} ms = {ratio:.2f}x "
-                f"collector-up {up.p99_ms:.2f} ms (goal ≤ {P99_GOAL}x): "
+                f"collector-up {up.p99_ms:.2f} ms, lowest of the rounds each "
+                f"(goal ≤ {P99_GOAL}x): "
                 f"{_verdict(ratio <= P99_GOAL, up, down)}"
             )
     for parallel in (m for m in e2e if m.endpoint == "parallel"):
@@ -196,6 +214,7 @@ def tracing_line(tracing: dict) -> str:
 def render(
     chosen: dict[tuple[str, str], Measure], e2e: list[Measure], tracing: dict,
     args: argparse.Namespace, gen: Generator, info: dict[str, str], command: str,
+    p99: dict[tuple[str, str], Measure] | None = None,
 ) -> str:  # fmt: skip
     parts = [
         f"Run {info['date']} with `{command}`.",
@@ -233,7 +252,7 @@ def render(
             e2e_table(e2e, args.e2e_delay_ms),
             "",
         ]
-    parts += ["Goals:", "", *goal_lines(chosen, e2e)]
+    parts += ["Goals:", "", *goal_lines(chosen, e2e, p99)]
     return "\n".join(parts) + "\n"
 
 

@@ -6,7 +6,7 @@ next one starts, but finished spans wait in the tracing reporter's queue for the
 ``TRACING_BATCH_SIZE``, half a second by default), and each is a handful of objects: under load
 the count crosses 700 every few requests, and every collection walks the survivors again. At
 5,000 traced requests/s that was about 4 % of the worker's CPU (470 ms of collections in an 11 s
-run); with ``GC_THRESHOLD = 20_000`` it is 35 ms. Cycles are still collected, only less often: a
+run); with ``GC_THRESHOLD = 20_000``, 35 to 55 ms. Cycles are still collected, only less often: a
 little memory, never a leak.
 
 The setting is the process's, so apps served side by side in one process (tests, a notebook)
@@ -24,8 +24,8 @@ _original: tuple[int, int, int] | None = None
 
 
 def tune(threshold: int) -> bool:
-    """Collect the young generation every ``threshold`` net allocations (the largest asked for
-    wins); False, changing nothing, when ``threshold`` is 0 or less. Pair each True with
+    """Collect the young generation every ``threshold`` net allocations, or less often if it is
+    already set so; False, changing nothing, when ``threshold`` is 0 or less. Pair each True with
     :func:`release`."""
     global _users, _original
     if threshold <= 0:
@@ -35,7 +35,7 @@ def tune(threshold: int) -> bool:
         if _users == 0:
             _original = (young, older, oldest)
         _users += 1
-        gc.set_threshold(max(threshold, young if _users > 1 else 0), older, oldest)
+        gc.set_threshold(max(threshold, young), older, oldest)  # never below what is set
     return True
 
 

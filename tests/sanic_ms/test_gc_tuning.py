@@ -27,6 +27,14 @@ def test_tune_raises_only_the_young_threshold_and_release_puts_it_back(threshold
     assert gc.get_threshold() == thresholds
 
 
+def test_a_threshold_already_higher_is_kept(thresholds):
+    gc.set_threshold(100_000, *thresholds[1:])
+    assert gc_tuning.tune(20_000)
+    assert gc.get_threshold()[0] == 100_000
+    gc_tuning.release()
+    assert gc.get_threshold()[0] == 100_000
+
+
 def test_zero_leaves_the_collector_alone(thresholds):
     assert not gc_tuning.tune(0)
     assert gc.get_threshold() == thresholds
