@@ -5,12 +5,30 @@ from __future__ import annotations
 import sys
 import types
 
+import psycopg
 import pytest
 
 from grader import __main__ as cli
+from grader.postgres import resolve
 from tests.grader.grading.support import grader, lab_repo
 
 pytestmark = pytest.mark.timeout(300)
+
+
+def _public_tables(dsn: str) -> set[str]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return {name for (name,) in rows}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def the_servers_own_database_is_left_alone():
+    """The fixture labs' lab 02 creates a table. Checked outside a graded run, its tests must get
+    a throwaway database, never the development server's own (DATABASE_URL here)."""
+    server = resolve().dsn
+    before = _public_tables(server)
+    yield
+    assert _public_tables(server) == before, f"a check created tables in {server}"
 
 
 def test_check_passes_healthy_labs_and_prints_the_table(tmp_path):
