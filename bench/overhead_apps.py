@@ -33,8 +33,8 @@ from sanic_ms import NotFound, logger
 from sanic_ms.db import keep_session
 
 # The same on every app. Not sanic_ms's default of 10: every app of a run holds its pool at once,
-# and eleven pools of 10 (traced_2w has two) would not fit PostgreSQL's default 100 connections.
-# A worker at full load keeps 3 or 4 busy; 8 leaves it room.
+# and ten pools of 10 (traced_2w has two) plus end to end's 6 would not fit PostgreSQL's default
+# 100 connections. A worker at full load keeps 3 or 4 busy; 8 leaves it room.
 POOL_SIZE = 8
 ROW_QUERY = "SELECT id, name, email FROM bench_rows WHERE id = $1"
 
